@@ -1,0 +1,63 @@
+"""Typed errors raised by library code.
+
+Only the CLI turns these into a one-line message on stderr and an exit code. Every message says
+what went wrong and what to do next.
+"""
+
+from __future__ import annotations
+
+
+class TextgenError(Exception):
+    """Base class: a failed run (exit code 1)."""
+
+    exit_code = 1
+
+
+class UsageError(TextgenError):
+    """Nonsense option values or combinations (exit code 2)."""
+
+    exit_code = 2
+
+
+class InputError(TextgenError):
+    """A corpus, file or word the user gave cannot be used as it is."""
+
+
+class CorpusError(InputError):
+    """A corpus is missing, empty, unknown or unreadable."""
+
+
+class EncodingError(CorpusError):
+    """A corpus file is not valid text in the expected encoding."""
+
+
+class DownloadError(CorpusError):
+    """A download failed or its checksum did not match."""
+
+
+class RunDirError(TextgenError):
+    """The run directory is unusable (a file, unwritable, locked by another run)."""
+
+
+class MissingArtifactError(TextgenError):
+    """A stage's input is missing from the run directory; the message names the command to run."""
+
+
+class ArtifactError(TextgenError):
+    """An artifact is corrupt, truncated, or does not match the run (vocabulary, model sizes)."""
+
+
+class VocabularyError(TextgenError):
+    """The vocabulary is empty or a word is not in it."""
+
+
+class UnknownWordError(VocabularyError, InputError):
+    """A word is not in the vocabulary; the message lists the closest entries."""
+
+
+class DeviceError(TextgenError):
+    """The requested device is unavailable or ran out of memory."""
+
+
+class PipelineError(TextgenError):
+    """A pipeline file is invalid or a stage failed."""

@@ -1,0 +1,123 @@
+"""The script tokenizer: spaCy's rule-based tokenizer (``spacy.blank``) plus script rules.
+
+Rules, in order, per line (lines as ``str.splitlines`` counts them):
+
+* a blank line ends a turn (``||turn||``); a line break inside a turn is ``||return||``;
+* a line that is exactly ``<|endoftext|>`` is the end-of-text token ``<eos>`` (documents are
+  joined with it) and adds no break around itself;
+* ``speaker:`` at the start of a line (a name of at most three words) is one speaker token
+  ``speaker:``, distinct from the word ``speaker``;
+* ``[laughter]`` is the laugh token ``<laugh>``;
+* the rest goes through spaCy; whitespace tokens are dropped, tokens made only of symbols become
+  named tokens (``||comma||``), everything else is a word. No token contains whitespace.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from textgen.text import symbols
+
+_SPEAKER = re.compile(r"^\s*([^\W\d_][\w.'&\-]*(?: [\w.'&\-]+){0,2})\s*:(?=\s|$)")
+_MARKER = re.compile("(" + "|".join(re.escape(m) for m in symbols.MARKERS) + ")")
+
+
+@dataclass(frozen=True)
+class TokenizerSettings:
+    """Everything that changes how text becomes tokens (saved in ``vocab.json``)."""
+
+    lang: str = "en"
+    lowercase: bool = True
+    speakers: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TokenizerSettings:
+        return cls(**{k: data[k] for k in ("lang", "lowercase", "speakers") if k in data})
+
+
+def _load_blank(lang: str) -> Any:
+    import spacy
+
+    from textgen.errors import UsageError
+
+    try:
+        return spacy.blank(lang)
+    except (ImportError, KeyError, ValueError) as exc:
+        raise UsageError(f"spaCy has no language {lang!r}; pass a language code such as 'en' or 'de'") from exc
+
+
+class ScriptTokenizer:
+    """Turns script text into tokens. Create one per process (it holds a spaCy pipeline)."""
+
+    def __init__(self, settings: TokenizerSettings | None = None) -> None:
+        self.settings = settings or TokenizerSettings()
+        self._nlp = _load_blank(self.settings.lang)
+
+    def tokenize(self, text: str) -> list[str]:
+        """Tokens of one text (see the module docstring for the rules)."""
+        return self.tokenize_lines(text.splitlines())
+
+    def tokenize_lines(self, lines: Iterable[str], batch_size: int = 1000) -> list[str]:
+        """Tokens of consecutive lines; spaCy runs batched over all of them."""
+        plan: list[str | int] = []  # a token, or the index of a text segment for spaCy
+        segments: list[str] = []
+        for item in self._plan(lines):
+            if isinstance(item, tuple):
+                plan.append(len(segments))
+                segments.append(item[0])
+            else:
+                plan.append(item)
+        docs = self._nlp.tokenizer.pipe(segments, batch_size=batch_size)
+        tokens: list[str] = []
+        for item in plan:
+            if isinstance(item, int):
+                tokens.extend(self._convert(next(docs)))
+            else:
+                tokens.append(item)
+        return tokens
+
+    def _plan(self, lines: Iterable[str]) -> Iterator[str | tuple[str]]:
+        lowercase = self.settings.lowercase
+        seen_content = False
+        blank_pending = False
+        for raw in lines:
+            line = raw.lower() if lowercase else raw
+            stripped = line.strip()
+            if not stripped:
+                blank_pending = seen_content
+                continue
+            if stripped == symbols.EOS_TEXT:
+                yield symbols.EOS
+                seen_content = blank_pending = False
+                continue
+            if seen_content:
+                yield symbols.TURN if blank_pending else symbols.RETURN
+            seen_content, blank_pending = True, False
+            rest = line
+            if self.settings.speakers:
+                match = _SPEAKER.match(line)
+                if match:
+                    yield symbols.speaker_token(match.group(1))
+                    rest = line[match.end() :]
+            for part in _MARKER.split(rest):
+                if part in symbols.MARKERS:
+                    yield symbols.MARKERS[part]
+                elif part and not part.isspace():
+                    yield (part,)
+
+    @staticmethod
+    def _convert(doc: Any) -> Iterator[str]:
+        for tok in doc:
+            text = tok.text
+            if text.isspace():
+                continue
+            if symbols.is_symbolic(text):
+                yield symbols.punct_token(text)
+            else:
+                yield from text.split()  # defensive: spaCy never puts whitespace inside a token

@@ -1,0 +1,159 @@
+"""Vocabulary lookup tables: ``vocab_to_int`` / ``int_to_vocab`` saved as ``vocab.json``.
+
+Special tokens sit at fixed ids (``<pad>`` 0, ``<unk>`` 1, ``<eos>`` 2); the rest are sorted by
+descending count, ties broken by the token's text, so the same counts always give the same ids.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from textgen import io
+from textgen.errors import ArtifactError, UnknownWordError, UsageError, VocabularyError
+from textgen.text.symbols import EOS, PAD, SPECIALS, UNK
+from textgen.text.tokenizer import TokenizerSettings
+
+FORMAT_VERSION = 1
+
+
+@dataclass
+class Vocab:
+    """Token <-> id tables with counts (from the training split only)."""
+
+    itos: list[str]
+    counts: list[int]
+    tokenizer: TokenizerSettings = field(default_factory=TokenizerSettings)
+    min_count: int = 1
+    max_vocab: int | None = None
+
+    def __post_init__(self) -> None:
+        if len(self.itos) != len(self.counts):
+            raise ArtifactError("vocab.json: itos and counts differ in length; rerun `textgen build-vocab`")
+        if tuple(self.itos[: len(SPECIALS)]) != SPECIALS:
+            raise ArtifactError(f"vocab.json must start with {SPECIALS}; rerun `textgen build-vocab`")
+        self.stoi: dict[str, int] = {tok: i for i, tok in enumerate(self.itos)}
+
+    # the classic recipe's names
+    @property
+    def vocab_to_int(self) -> dict[str, int]:
+        return self.stoi
+
+    @property
+    def int_to_vocab(self) -> dict[int, str]:
+        return dict(enumerate(self.itos))
+
+    @property
+    def pad_id(self) -> int:
+        return self.stoi[PAD]
+
+    @property
+    def unk_id(self) -> int:
+        return self.stoi[UNK]
+
+    @property
+    def eos_id(self) -> int:
+        return self.stoi[EOS]
+
+    def __len__(self) -> int:
+        return len(self.itos)
+
+    def __contains__(self, token: str) -> bool:
+        return token in self.stoi
+
+    @classmethod
+    def build(
+        cls,
+        counts: Counter[str],
+        min_count: int = 1,
+        max_vocab: int | None = None,
+        tokenizer: TokenizerSettings | None = None,
+    ) -> Vocab:
+        """Tables from token counts: specials first, then by descending count, then by text."""
+        if min_count < 1:
+            raise UsageError(f"--min-count must be at least 1, got {min_count}")
+        if max_vocab is not None and max_vocab <= len(SPECIALS):
+            raise UsageError(f"--max-vocab must be more than {len(SPECIALS)} (the special tokens), got {max_vocab}")
+        kept = [(tok, c) for tok, c in counts.items() if c >= min_count and tok not in SPECIALS]
+        kept.sort(key=lambda tc: (-tc[1], tc[0]))
+        if max_vocab is not None:
+            kept = kept[: max_vocab - len(SPECIALS)]
+        if not kept:
+            top = max(counts.values(), default=0)
+            raise VocabularyError(
+                f"--min-count {min_count} leaves an empty vocabulary (the most frequent token occurs {top} times); "
+                "lower --min-count or use a larger corpus"
+            )
+        itos = list(SPECIALS) + [tok for tok, _ in kept]
+        # <eos> counts its real occurrences; <pad>/<unk> start at 0
+        special_counts = [0, 0, counts.get(EOS, 0)]
+        return cls(itos, special_counts + [c for _, c in kept], tokenizer or TokenizerSettings(), min_count, max_vocab)
+
+    def encode(self, tokens: Iterable[str]) -> np.ndarray:
+        """Ids for tokens (unknown tokens map to ``<unk>``), as the smallest fitting dtype."""
+        unk = self.unk_id
+        stoi = self.stoi
+        ids = np.fromiter((stoi.get(t, unk) for t in tokens), dtype=np.int64)
+        return ids.astype(self.id_dtype)
+
+    def decode(self, ids: Sequence[int] | np.ndarray) -> list[str]:
+        return [self.itos[int(i)] for i in ids]
+
+    @property
+    def id_dtype(self) -> np.dtype:
+        return np.dtype(np.uint16) if len(self.itos) <= np.iinfo(np.uint16).max + 1 else np.dtype(np.int32)
+
+    def require(self, word: str) -> int:
+        """The id of ``word``, or :class:`UnknownWordError` listing the closest entries."""
+        if word in self.stoi:
+            return self.stoi[word]
+        close = self.suggest(word)
+        hint = f"; closest: {', '.join(close)}" if close else ""
+        raise UnknownWordError(f"{word!r} is not in the vocabulary{hint}")
+
+    def suggest(self, word: str, n: int = 5) -> list[str]:
+        """Closest vocabulary entries by spelling (frequent entries first among ties)."""
+        pool = self.itos[len(SPECIALS) : len(SPECIALS) + 50000]
+        return difflib.get_close_matches(word, pool, n=n, cutoff=0.6)
+
+    def sha256(self) -> str:
+        """A fingerprint of the id table: checkpoints record it to detect a mismatched vocabulary."""
+        return io.sha256_bytes("\n".join(self.itos).encode("utf-8"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format_version": FORMAT_VERSION,
+            "itos": self.itos,
+            "counts": self.counts,
+            "size": len(self.itos),
+            "specials": list(SPECIALS),
+            "min_count": self.min_count,
+            "max_vocab": self.max_vocab,
+            "tokenizer": self.tokenizer.to_dict(),
+            "sha256": self.sha256(),
+        }
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        io.write_json(path, self.to_dict())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Vocab:
+        p = Path(path)
+        data = io.read_json(p, "vocabulary")
+        try:
+            return cls(
+                list(data["itos"]),
+                [int(c) for c in data["counts"]],
+                TokenizerSettings.from_dict(data.get("tokenizer", {})),
+                int(data.get("min_count", 1)),
+                data.get("max_vocab"),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ArtifactError(f"{p} is not a textgen vocabulary ({exc}); rerun `textgen build-vocab`") from exc
