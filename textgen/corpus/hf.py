@@ -1,0 +1,64 @@
+"""Hugging Face datasets as corpora: ``hf:<dataset-id>`` or ``hf:<local folder of .txt files>``.
+
+A local folder is read with the ``text`` builder, one document per file with its line breaks
+kept (``sample_by="document"``); any other id is ``load_dataset(id)``'s ``text`` column (the
+``train`` split when there are several).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from textgen.corpus.local import check_encoding, resolve_files
+from textgen.errors import CorpusError
+
+PREFIX = "hf:"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def _pick_split(data: Any, dataset_id: str) -> Any:
+    if hasattr(data, "column_names") and isinstance(data.column_names, list):
+        return data
+    splits = list(data.keys())
+    if not splits:
+        raise CorpusError(f"dataset {dataset_id} has no splits; check the dataset id")
+    return data["train" if "train" in splits else splits[0]]
+
+
+def load_documents(dataset_id: str, encoding: str = "utf-8", cache_dir: Path | None = None) -> list[str]:
+    """The documents of a Hugging Face dataset (or a local folder read through ``datasets``)."""
+    import datasets
+
+    kwargs: dict[str, Any] = {}
+    if cache_dir is not None:
+        kwargs["cache_dir"] = str(Path(cache_dir) / "hf")
+    folder = Path(dataset_id).expanduser()
+    try:
+        if folder.is_dir():
+            files = [str(p) for p in resolve_files(str(folder))]
+            data = datasets.load_dataset(
+                "text",
+                data_files={"train": files},
+                sample_by="document",
+                keep_linebreaks=True,
+                encoding=check_encoding(encoding),
+                split="train",
+                **kwargs,
+            )
+        else:
+            data = _pick_split(datasets.load_dataset(dataset_id, **kwargs), dataset_id)
+    except CorpusError:
+        raise
+    except Exception as exc:  # datasets raises many unrelated types (network, builder, decode)
+        raise CorpusError(
+            f"cannot load hf:{dataset_id} ({_first_line(exc)}); check the dataset id, your network, or --encoding"
+        ) from None
+    columns = list(data.column_names)
+    if "text" not in columns:
+        raise CorpusError(f"dataset hf:{dataset_id} has no 'text' column (columns: {', '.join(columns)})")
+    return [t for t in data["text"] if isinstance(t, str)]

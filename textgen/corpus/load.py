@@ -1,0 +1,85 @@
+"""``load_corpus``: resolve a spec (registry name, ``hf:ID``, or path) to a :class:`CorpusText`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from textgen.corpus import download, hf, local, seinfeld
+from textgen.corpus.base import CorpusText, Progress, make_corpus
+from textgen.corpus.registry import CorpusEntry, entries, suggest
+from textgen.errors import CorpusError
+
+# converter name -> function producing the documents of a ``package`` entry
+CONVERTERS: dict[str, Callable[[], list[str]]] = {"seinfeld_laugh": seinfeld.convert}
+
+
+def load_corpus(
+    spec: str,
+    *,
+    encoding: str = "utf-8",
+    cache_dir: Path | None = None,
+    offline_path: Path | None = None,
+    progress: Progress | None = None,
+) -> CorpusText:
+    """Load a corpus by registry name, ``hf:<dataset-id>``, or an existing file, folder or glob.
+
+    ``offline_path`` gives a ``url`` corpus's file instead of downloading it (its checksum is
+    still checked); ``progress(done_bytes, total_bytes_or_None)`` reports a download.
+    """
+    spec = str(spec)
+    registry = entries()
+    if spec in registry:
+        return load_entry(registry[spec], encoding=encoding, cache_dir=cache_dir, offline_path=offline_path,
+                          progress=progress)
+    if spec.startswith(hf.PREFIX):
+        dataset_id = spec[len(hf.PREFIX) :]
+        if not dataset_id:
+            raise CorpusError("hf: needs a dataset id, e.g. --corpus hf:user/dataset or hf:/path/to/folder")
+        docs = hf.load_documents(dataset_id, encoding=encoding, cache_dir=cache_dir)
+        return make_corpus(spec, dataset_id, docs, lowercase=True)
+    path = Path(spec).expanduser()
+    if path.exists() or local.is_glob(spec):
+        docs = local.read_documents(spec, encoding)
+        return make_corpus(spec, str(path.resolve()) if path.exists() else spec, docs, lowercase=True)
+    close = suggest(spec)
+    hint = f"did you mean {', '.join(close)}? " if close else ""
+    raise CorpusError(
+        f"unknown corpus {spec!r} and no such path; {hint}"
+        "`textgen corpus list` shows the named corpora, and a path must exist"
+    )
+
+
+def load_entry(
+    entry: CorpusEntry,
+    *,
+    encoding: str = "utf-8",
+    cache_dir: Path | None = None,
+    offline_path: Path | None = None,
+    progress: Progress | None = None,
+) -> CorpusText:
+    """Load one registry entry and check the pinned sha256 of its text."""
+    if entry.kind == "package":
+        converter = CONVERTERS.get(entry.converter)
+        if converter is None:
+            raise CorpusError(f"corpus {entry.name} names unknown converter {entry.converter!r}; fix the registry")
+        docs, source = converter(), f"pypi:{entry.source}"
+    elif entry.kind == "url":
+        if offline_path is not None:
+            path = Path(offline_path).expanduser()
+            if not path.is_file():
+                raise CorpusError(f"{path} does not exist; pass the downloaded {entry.filename or 'file'}")
+            download.verify_file(entry, path)
+        else:
+            path = download.fetch(entry, cache_dir=cache_dir, progress=progress)
+        docs, source = [local.read_text(path, encoding)], download.url_for(entry)
+    else:
+        assert entry.path is not None
+        docs, source = [local.read_text(entry.path, encoding)], str(entry.path)
+    corpus = make_corpus(entry.name, source, docs, lowercase=entry.lowercase, licence=entry.licence)
+    if entry.kind != "url" and entry.sha256 and corpus.sha256 != entry.sha256:
+        raise CorpusError(
+            f"corpus {entry.name} has sha256 {corpus.sha256[:12]}..., not the pinned {entry.sha256[:12]}... "
+            f"(was {entry.source} changed or upgraded?); restore it or load the files by path"
+        )
+    return corpus
