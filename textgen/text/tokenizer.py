@@ -14,6 +14,7 @@ Rules, in order, per line (lines as ``str.splitlines`` counts them):
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
@@ -114,10 +115,14 @@ class ScriptTokenizer:
     @staticmethod
     def _convert(doc: Any) -> Iterator[str]:
         for tok in doc:
-            text = tok.text
-            if text.isspace():
-                continue
-            if symbols.is_symbolic(text):
-                yield symbols.punct_token(text)
-            else:
-                yield from text.split()  # defensive: spaCy never puts whitespace inside a token
+            yield from _token_for(tok.text)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _token_for(text: str) -> tuple[str, ...]:
+    """Our token(s) for one spaCy token text: none for whitespace, a named token for symbols."""
+    if text.isspace():
+        return ()
+    if symbols.is_symbolic(text):
+        return (symbols.punct_token(text),)
+    return tuple(text.split())  # defensive: spaCy never puts whitespace inside a token

@@ -1,0 +1,1 @@
+"""Pipeline stages as plain, importable functions (the CLI and the pipeline runner call these)."""
