@@ -30,8 +30,9 @@ def load_corpus(
     spec = str(spec)
     registry = entries()
     if spec in registry:
-        return load_entry(registry[spec], encoding=encoding, cache_dir=cache_dir, offline_path=offline_path,
-                          progress=progress)
+        return load_entry(
+            registry[spec], encoding=encoding, cache_dir=cache_dir, offline_path=offline_path, progress=progress
+        )
     if spec.startswith(hf.PREFIX):
         dataset_id = spec[len(hf.PREFIX) :]
         if not dataset_id:

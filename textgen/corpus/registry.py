@@ -86,7 +86,7 @@ def default_corpus() -> str:
     for entry in entries().values():
         if entry.default:
             return entry.name
-    raise CorpusError(f"{REGISTRY_PATH} names no default corpus; add `default = \"NAME\"` at its top")
+    raise CorpusError(f'{REGISTRY_PATH} names no default corpus; add `default = "NAME"` at its top')
 
 
 def suggest(name: str, n: int = 3) -> list[str]:
