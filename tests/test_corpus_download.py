@@ -7,14 +7,14 @@ import hashlib
 import http.server
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from textgen.corpus import download, load_corpus, registry
-from textgen.errors import CorpusError, DownloadError
+from textgen.errors import CorpusError, DownloadError, UsageError
 
 BODY = ("jerry: what's the deal with downloads?\n\ngeorge: i don't know. [laughter]\n" * 200).encode()
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "seinfeld_scripts.txt"
@@ -39,7 +39,7 @@ def server(tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def pin(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+def pin(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[..., None]:
     """Pin the seinfeld-classic entry to a sha256 and point its URL at the test server."""
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
     monkeypatch.setenv("TEXTGEN_CACHE", str(tmp_path / "home-cache"))
@@ -122,6 +122,8 @@ def test_offline_path_is_checked(pin, tmp_path: Path) -> None:
         load_corpus("seinfeld-classic", offline_path=bad)
     with pytest.raises(CorpusError, match="does not exist"):
         load_corpus("seinfeld-classic", offline_path=tmp_path / "nope.txt")
+    with pytest.raises(UsageError, match="only replaces a downloaded corpus"):
+        load_corpus("fixture", offline_path=good)
 
 
 def test_url_override_env(monkeypatch: pytest.MonkeyPatch) -> None:

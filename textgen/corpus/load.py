@@ -8,7 +8,7 @@ from pathlib import Path
 from textgen.corpus import download, hf, local, seinfeld
 from textgen.corpus.base import CorpusText, Progress, make_corpus
 from textgen.corpus.registry import CorpusEntry, entries, suggest
-from textgen.errors import CorpusError
+from textgen.errors import CorpusError, UsageError
 
 # converter name -> function producing the documents of a ``package`` entry
 CONVERTERS: dict[str, Callable[[], list[str]]] = {"seinfeld_laugh": seinfeld.convert}
@@ -29,6 +29,11 @@ def load_corpus(
     """
     spec = str(spec)
     registry = entries()
+    if offline_path is not None and (spec not in registry or registry[spec].kind != "url"):
+        urls = ", ".join(e.name for e in registry.values() if e.kind == "url")
+        raise UsageError(
+            f"an offline file only replaces a downloaded corpus ({urls}); pass {offline_path} as --corpus instead"
+        )
     if spec in registry:
         return load_entry(
             registry[spec], encoding=encoding, cache_dir=cache_dir, offline_path=offline_path, progress=progress
