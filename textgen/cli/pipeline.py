@@ -1,0 +1,105 @@
+"""``textgen run PIPELINE`` and ``textgen status PIPELINE``: staged pipelines that redo only what changed."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+from typer.core import TyperCommand
+
+from textgen.cli.app import app, command, console, err_console
+from textgen.pipeline.runner import AFTER_UPSTREAM, NOT_SELECTED, RUN, Runner, StageEvent, StageStatus
+from textgen.pipeline.spec import PipelineSpec, SpecError, load_spec
+
+PipelineArg = Annotated[
+    Path, typer.Argument(help="Pipeline file, e.g. pipelines/seinfeld.yaml.", exists=True, dir_okay=False)
+]
+RunDirOpt = Annotated[Path | None, typer.Option("--run-dir", help="Run directory (overrides the pipeline's).")]
+SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Override a parameter: stage.key=value (repeatable).")]
+
+
+class _OptionalForce(TyperCommand):
+    """Lets ``--force`` stand alone (all stages) or take a stage name: ``--force [STAGE]``."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        out = []
+        for i, arg in enumerate(args):
+            nxt = args[i + 1] if i + 1 < len(args) else None
+            if arg == "--force" and (nxt is None or nxt.startswith("-") or nxt.endswith((".yaml", ".yml"))):
+                arg = "--force=all"
+            out.append(arg)
+        return super().parse_args(ctx, out)
+
+
+def _load(pipeline: Path, overrides: list[str] | None) -> PipelineSpec:
+    try:
+        return load_spec(pipeline, overrides or [])
+    except SpecError as exc:
+        err_console.print(f"error: {exc.source}: {len(exc.errors)} error(s); fix them and rerun", markup=False)
+        for line in exc.errors:
+            err_console.print(f"  - {line}", markup=False)
+        raise typer.Exit(exc.exit_code) from None
+
+
+def _print_plan(plan: list[StageStatus], width: int) -> None:
+    style = {RUN: "yellow", AFTER_UPSTREAM: "cyan", NOT_SELECTED: "dim"}
+    for status in plan:
+        text = status.describe() if status.action != RUN else f"will run: {'; '.join(status.reasons)}"
+        console.print(f"  {status.name:<{width}}  [{style.get(status.action, 'green')}]{text}[/]", highlight=False)
+
+
+@command(app, name="run", cls=_OptionalForce)
+def run_cmd(
+    pipeline: PipelineArg,
+    run_dir: RunDirOpt = None,
+    force: Annotated[
+        str | None, typer.Option("--force", metavar="[STAGE]", help="Rerun every stage, or just STAGE.")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would run and why; change nothing.")] = False,
+    until: Annotated[str | None, typer.Option("--until", help="Stop after this stage.")] = None,
+    from_: Annotated[str | None, typer.Option("--from", help="Start at this stage (earlier ones untouched).")] = None,
+    set_: SetOpt = None,
+) -> None:
+    """Run a pipeline, skipping every stage whose code, params and inputs are unchanged."""
+    spec = _load(pipeline, set_)
+    runner = Runner(spec, run_dir)
+    for warning in runner.warnings:
+        err_console.print(f"warning: {warning}", markup=False)
+    width = max(len(n) for n in spec.names)
+    console.print(f"pipeline {pipeline} -> {runner.run_dir}", highlight=False)
+    if dry_run:
+        _print_plan(runner.plan(force, from_, until), width)
+        console.print("dry run: nothing changed")
+        return
+    started = time.perf_counter()
+
+    def show(event: StageEvent) -> None:
+        name = f"{event.stage:<{width}}"
+        if event.kind == "skip":
+            console.print(f"  {name}  [green]up to date[/]", highlight=False)
+        elif event.kind == "start":
+            console.print(f"  {name}  [yellow]running[/]: {event.message}", highlight=False)
+        elif event.kind == "log":
+            console.print(f"  {' ' * width}    {event.message}", highlight=False, markup=False)
+        elif event.kind == "done":
+            console.print(f"  {name}  [green]done[/] in {event.seconds:.1f} s", highlight=False)
+        elif event.kind == "fail":
+            err_console.print(f"  {name}  failed; its previous outputs are kept", markup=False)
+
+    report = runner.run(force, from_, until, on_event=show)
+    total = time.perf_counter() - started
+    console.print(f"ran {len(report.ran)}, skipped {len(report.skipped)} in {total:.1f} s", highlight=False)
+
+
+@command(app, name="status")
+def status_cmd(pipeline: PipelineArg, run_dir: RunDirOpt = None, set_: SetOpt = None) -> None:
+    """Per stage: up to date, or why it would rerun."""
+    spec = _load(pipeline, set_)
+    runner = Runner(spec, run_dir)
+    for warning in runner.warnings:
+        err_console.print(f"warning: {warning}", markup=False)
+    console.print(f"pipeline {pipeline} -> {runner.run_dir}", highlight=False)
+    _print_plan(runner.plan(), max(len(n) for n in spec.names))

@@ -1,0 +1,260 @@
+"""Pipeline files: load the YAML, apply ``--set`` overrides, and validate everything at once.
+
+A pipeline file::
+
+    # textgen run pipelines/smoke.yaml
+    run_dir: runs/smoke
+    stages:
+      vocab:
+        params: {corpus: fixture, min_count: 1}
+        outs: [vocab.json, train_ids.npy, val_ids.npy, corpus.json]
+      embeddings:
+        params: {dim: 16}
+
+Stage names are stage kinds from the closed registry (:mod:`textgen.pipeline.stages`), listed in
+the registry's order; a stage may be left out. ``outs`` is optional documentation, checked
+against what the kind writes. Relative paths are relative to the working directory.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from textgen.errors import InputError, PipelineError
+from textgen.pipeline.kinds import REQUIRED, StageKind
+
+TOP_KEYS = ("run_dir", "description", "stages")
+STAGE_KEYS = ("params", "outs")
+
+
+class SpecError(PipelineError):
+    """A pipeline file (with its overrides) is invalid; ``errors`` lists every problem."""
+
+    exit_code = 2
+
+    def __init__(self, source: str, errors: Sequence[str]) -> None:
+        self.source = source
+        self.errors = list(errors)
+        n = len(self.errors)
+        super().__init__(f"{source}: {n} error{'s' if n != 1 else ''}: {'; '.join(self.errors)}; fix and rerun")
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """One stage of a pipeline with its full parameter values (defaults filled in)."""
+
+    name: str
+    kind: StageKind
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PipelineSpec:
+    """A validated pipeline: where it runs and its stages in order."""
+
+    source: str
+    run_dir: Path
+    stages: tuple[StageSpec, ...]
+    description: str = ""
+    overrides: tuple[str, ...] = field(default=())
+
+    @property
+    def names(self) -> list[str]:
+        return [s.name for s in self.stages]
+
+    def stage(self, name: str) -> StageSpec:
+        for s in self.stages:
+            if s.name == name:
+                return s
+        raise PipelineError(f"no stage {name!r} in {self.source}{_suggest(name, self.names)}; use one of {self.names}")
+
+
+def _suggest(word: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that records duplicate mapping keys instead of silently keeping the last."""
+
+    duplicates: list[str]
+
+
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+        if key in seen:
+            loader.duplicates.append(f"line {key_node.start_mark.line + 1}: duplicate key {key!r}")
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def parse_yaml(text: str, source: str) -> tuple[Any, list[str]]:
+    """Parse YAML text; return the data and the duplicate-key errors. Syntax errors raise SpecError."""
+    loader = _UniqueKeyLoader(text)
+    loader.duplicates = []
+    try:
+        data = loader.get_single_data()
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise SpecError(source, [f"{where}YAML syntax error: {problem}"]) from None
+    finally:
+        loader.dispose()
+    return data, loader.duplicates
+
+
+def parse_override(item: str) -> tuple[list[str], Any]:
+    """``stage.key=value`` (or ``key=value`` for a top-level key) with YAML scalar typing."""
+    key, sep, raw = item.partition("=")
+    path = key.strip().split(".")
+    if not sep or not all(path) or len(path) > 2:
+        raise ValueError(f"--set {item!r}: expected stage.key=value (for example generator.epochs=3)")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    return path, value
+
+
+def _apply_overrides(data: dict[str, Any], overrides: Sequence[str], errors: list[str]) -> None:
+    for item in overrides:
+        try:
+            path, value = parse_override(item)
+        except ValueError as exc:
+            errors.append(str(exc))
+            continue
+        if len(path) == 1:
+            data[path[0]] = value
+            continue
+        stages = data.get("stages")
+        stage = stages.get(path[0]) if isinstance(stages, dict) else None
+        if not isinstance(stages, dict) or path[0] not in stages:
+            names = list(stages) if isinstance(stages, dict) else []
+            errors.append(f"--set {item}: no stage {path[0]!r} in this pipeline{_suggest(path[0], names)}")
+            continue
+        if stage is None:
+            stage = stages[path[0]] = {}
+        if isinstance(stage, dict):
+            if not isinstance(stage.get("params"), dict):
+                stage["params"] = {} if stage.get("params") is None else stage["params"]
+            if isinstance(stage["params"], dict):
+                stage["params"][path[1]] = value
+
+
+def _check_stage(name: str, body: Any, kind: StageKind, errors: list[str]) -> dict[str, Any]:
+    where = f"stages.{name}"
+    if body is None:
+        body = {}
+    if not isinstance(body, dict):
+        errors.append(f"{where}: expected a mapping with 'params' (and optionally 'outs'), got {body!r}")
+        return {}
+    for key in body:
+        if key not in STAGE_KEYS:
+            errors.append(f"{where}.{key}: unknown key{_suggest(key, STAGE_KEYS)}; a stage has {list(STAGE_KEYS)}")
+    params = body.get("params") or {}
+    if not isinstance(params, dict):
+        errors.append(f"{where}.params: expected a mapping of parameter: value, got {params!r}")
+        params = {}
+    good: dict[str, Any] = {}
+    for key, value in params.items():
+        spec = kind.params.get(key)
+        if spec is None:
+            errors.append(f"{where}.params.{key}: unknown parameter{_suggest(key, kind.params)}")
+            continue
+        problem = spec.check(value)
+        if problem:
+            errors.append(f"{where}.params.{key}: {problem}")
+        else:
+            good[key] = value
+    missing = [key for key, spec in kind.params.items() if spec.default is REQUIRED and key not in params]
+    errors += [f"{where}.params.{key}: required ({kind.params[key].help or kind.params[key].type})" for key in missing]
+    if kind.validate is not None and len(good) == len(params) and not missing:
+        errors += [f"{where}.params: {msg}" for msg in kind.validate(kind.resolve(good))]
+    outs = body.get("outs")
+    if outs is not None:
+        known = kind.outs + kind.extras
+        if not isinstance(outs, list) or not all(isinstance(o, str) for o in outs):
+            errors.append(f"{where}.outs: expected a list of file names, got {outs!r}")
+        else:
+            for o in outs:
+                if o not in known:
+                    errors.append(f"{where}.outs: {name} does not write {o!r}{_suggest(o, known)}")
+            missing = [o for o in kind.outs if o not in outs]
+            if missing:
+                errors.append(f"{where}.outs: also list {', '.join(missing)} (it writes them)")
+    return good
+
+
+def validate(data: Any, source: str, kinds: Mapping[str, StageKind], overrides: Sequence[str] = ()) -> PipelineSpec:
+    """Check a parsed pipeline (after applying ``overrides``); raise :class:`SpecError` listing every error."""
+    errors: list[str] = []
+    if not isinstance(data, dict):
+        raise SpecError(source, ["expected a mapping with 'run_dir' and 'stages' at the top level"])
+    data = dict(data)
+    _apply_overrides(data, overrides, errors)
+    for key in data:
+        if key not in TOP_KEYS:
+            errors.append(f"{key}: unknown top-level key{_suggest(key, TOP_KEYS)}; allowed: {list(TOP_KEYS)}")
+    run_dir = data.get("run_dir", f"runs/{Path(source).stem}")
+    if not isinstance(run_dir, str) or not run_dir:
+        errors.append(f"run_dir: expected a directory path, got {run_dir!r}")
+    description = data.get("description") or ""
+    if not isinstance(description, str):
+        errors.append(f"description: expected text, got {description!r}")
+    stages_raw = data.get("stages")
+    stages: list[StageSpec] = []
+    if not isinstance(stages_raw, dict) or not stages_raw:
+        errors.append(f"stages: expected a mapping of stage name to its params; stage names: {list(kinds)}")
+        stages_raw = {}
+    order = list(kinds)
+    last = -1
+    for name, body in stages_raw.items():
+        if name not in kinds:
+            errors.append(f"stages.{name}: unknown stage{_suggest(name, kinds)}; stages are {order}")
+            continue
+        if order.index(name) < last:
+            errors.append(f"stages.{name}: out of order; stages run in the order {order}")
+        last = max(last, order.index(name))
+        given = _check_stage(name, body, kinds[name], errors)
+        stages.append(StageSpec(name, kinds[name], kinds[name].resolve(given)))
+    if errors:
+        raise SpecError(source, errors)
+    stages.sort(key=lambda s: order.index(s.name))
+    return PipelineSpec(source, Path(run_dir), tuple(stages), description, tuple(overrides))
+
+
+def load_spec(
+    path: str | Path, overrides: Sequence[str] = (), kinds: Mapping[str, StageKind] | None = None
+) -> PipelineSpec:
+    """Read and validate a pipeline file; raise :class:`SpecError` listing every problem."""
+    if kinds is None:
+        from textgen.pipeline.stages import KINDS as kinds
+    p = Path(path)
+    if not p.is_file():
+        near = sorted(str(q) for q in Path("pipelines").glob("*.y*ml")) if Path("pipelines").is_dir() else []
+        hint = f"; pipelines here: {', '.join(near)}" if near else "; pass a pipeline .yaml file"
+        raise InputError(f"pipeline file {path} not found{hint}")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read pipeline file {path} ({exc}); check that it is a UTF-8 text file") from exc
+    data, duplicates = parse_yaml(text, str(path))
+    try:
+        spec = validate(data, str(path), kinds, overrides)
+    except SpecError as exc:
+        raise SpecError(str(path), duplicates + exc.errors) from None
+    if duplicates:
+        raise SpecError(str(path), duplicates)
+    return spec
