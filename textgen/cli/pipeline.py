@@ -8,6 +8,7 @@ from typing import Annotated
 
 import click
 import typer
+from rich.markup import escape
 from typer.core import TyperCommand
 
 from textgen.cli.app import app, command, console, err_console
@@ -48,7 +49,11 @@ def _print_plan(plan: list[StageStatus], width: int) -> None:
     style = {RUN: "yellow", AFTER_UPSTREAM: "cyan", NOT_SELECTED: "dim"}
     for status in plan:
         text = status.describe() if status.action != RUN else f"will run: {'; '.join(status.reasons)}"
-        console.print(f"  {status.name:<{width}}  [{style.get(status.action, 'green')}]{text}[/]", highlight=False)
+        console.print(
+            f"  {status.name:<{width}}  [{style.get(status.action, 'green')}]{escape(text)}[/]",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 @command(app, name="run", cls=_OptionalForce)
@@ -69,7 +74,7 @@ def run_cmd(
     for warning in runner.warnings:
         err_console.print(f"warning: {warning}", markup=False)
     width = max(len(n) for n in spec.names)
-    console.print(f"pipeline {pipeline} -> {runner.run_dir}", highlight=False)
+    console.print(f"pipeline {pipeline} -> {runner.run_dir}", highlight=False, soft_wrap=True)
     if dry_run:
         _print_plan(runner.plan(force, from_, until), width)
         console.print("dry run: nothing changed")
@@ -79,19 +84,21 @@ def run_cmd(
     def show(event: StageEvent) -> None:
         name = f"{event.stage:<{width}}"
         if event.kind == "skip":
-            console.print(f"  {name}  [green]up to date[/]", highlight=False)
+            console.print(f"  {name}  [green]up to date[/]", highlight=False, soft_wrap=True)
         elif event.kind == "start":
-            console.print(f"  {name}  [yellow]running[/]: {event.message}", highlight=False)
+            console.print(f"  {name}  [yellow]running[/]: {escape(event.message)}", highlight=False, soft_wrap=True)
         elif event.kind == "log":
-            console.print(f"  {' ' * width}    {event.message}", highlight=False, markup=False)
+            console.print(f"  {' ' * width}    {event.message}", highlight=False, markup=False, soft_wrap=True)
         elif event.kind == "done":
-            console.print(f"  {name}  [green]done[/] in {event.seconds:.1f} s", highlight=False)
+            console.print(f"  {name}  [green]done[/] in {event.seconds:.1f} s", highlight=False, soft_wrap=True)
         elif event.kind == "fail":
             err_console.print(f"  {name}  failed; its previous outputs are kept", markup=False)
 
     report = runner.run(force, from_, until, on_event=show)
     total = time.perf_counter() - started
-    console.print(f"ran {len(report.ran)}, skipped {len(report.skipped)} in {total:.1f} s", highlight=False)
+    console.print(
+        f"ran {len(report.ran)}, skipped {len(report.skipped)} in {total:.1f} s", highlight=False, soft_wrap=True
+    )
 
 
 @command(app, name="status")
@@ -101,5 +108,5 @@ def status_cmd(pipeline: PipelineArg, run_dir: RunDirOpt = None, set_: SetOpt = 
     runner = Runner(spec, run_dir)
     for warning in runner.warnings:
         err_console.print(f"warning: {warning}", markup=False)
-    console.print(f"pipeline {pipeline} -> {runner.run_dir}", highlight=False)
+    console.print(f"pipeline {pipeline} -> {runner.run_dir}", highlight=False, soft_wrap=True)
     _print_plan(runner.plan(), max(len(n) for n in spec.names))
