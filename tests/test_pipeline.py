@@ -56,7 +56,11 @@ class Fakes:
             ),
             "b": StageKind(
                 "b",
-                {"n": Param("int", 2, min=1), "device": Param("str", "cpu", tracked=False), "plot": Param("bool", True)},
+                {
+                    "n": Param("int", 2, min=1),
+                    "device": Param("str", "cpu", tracked=False),
+                    "plot": Param("bool", True),
+                },
                 ("b.txt",),
                 self._b,
                 reads=("a.txt",),

@@ -19,6 +19,7 @@ against what the kind writes. Relative paths are relative to the working directo
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,6 +98,19 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: b
 
 
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+# YAML 1.2 floats such as 3e-3 (PyYAML's YAML 1.1 rules read them as strings)
+_UniqueKeyLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"), list("-+0123456789")
+)
+
+
+def _load_scalar(text: str) -> Any:
+    loader = _UniqueKeyLoader(text)
+    loader.duplicates = []
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
 
 
 def parse_yaml(text: str, source: str) -> tuple[Any, list[str]]:
@@ -122,7 +136,7 @@ def parse_override(item: str) -> tuple[list[str], Any]:
     if not sep or not all(path) or len(path) > 2:
         raise ValueError(f"--set {item!r}: expected stage.key=value (for example generator.epochs=3)")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
+        value = _load_scalar(raw) if raw.strip() else None
     except yaml.YAMLError:
         value = raw
     return path, value
