@@ -14,6 +14,9 @@ from textgen.text import symbols
 
 _NO_SPACE_BEFORE = {".", ",", ";", "!", "?", ")", "]", "}", "...", ":", "%"}
 _NO_SPACE_AFTER = {"(", "[", "{", "$", "#"}
+_CLOSERS = {")", "]", '"', "!", "?", ","}
+_OPENERS = {'"', "(", "["}
+_ENDS = {".", "!", "?", ")", "]", '"', "..."}
 _CLITICS = ("'s", "'m", "'re", "'ve", "'ll", "'d", "n't", "'S", "'M", "'RE", "'VE", "'LL", "'D", "N'T")
 
 
@@ -34,49 +37,84 @@ def surface(token: str) -> str:
 def detokenize(tokens: Iterable[str]) -> str:
     """Readable text: one ``speaker: line`` per turn, blank lines between turns."""
     out: list[str] = []
-    line: list[str] = []
-    quote_open = False
-    prev = ""
-
-    def flush() -> None:
-        out.append("".join(line).rstrip())
-        line.clear()
+    line: list[str] = []  # tokens of the current line
 
     for token in tokens:
-        if token == symbols.RETURN:
-            flush()
-            prev, quote_open = "", False
+        if token in (symbols.RETURN, symbols.TURN, symbols.EOS):
+            if line or token != symbols.EOS:
+                out.append(_render_line(line))
+            line = []
+            if token == symbols.TURN:
+                out.append("")
+            elif token == symbols.EOS:
+                out.extend(["", symbols.EOS_TEXT, ""])
             continue
-        if token == symbols.TURN:
-            flush()
-            out.append("")
-            prev, quote_open = "", False
-            continue
-        if token == symbols.EOS:
-            if line:
-                flush()
-            out.extend(["", symbols.EOS_TEXT, ""])
-            prev, quote_open = "", False
-            continue
-        text = surface(token)
-        space = bool(line) and not _joins(prev, text, quote_open)
+        line.append(token)
+    if line:
+        out.append(_render_line(line))
+    text = "\n".join(out).strip("\n")
+    return text + "\n" if text else ""
+
+
+def _render_line(tokens: list[str]) -> str:
+    texts = [surface(t) for t in tokens]
+    parts: list[str] = []
+    quote_open = False
+    for i, text in enumerate(texts):
+        # a speaker is always followed by a space, so it reads back as a speaker
+        if i > 0 and (symbols.is_speaker(tokens[i - 1]) or not _joins(texts, i, quote_open)):
+            parts.append(" ")
         if text == '"':
             quote_open = not quote_open
-        if space:
-            line.append(" ")
-        line.append(text)
-        prev = text
-    if line:
-        flush()
-    return "\n".join(out).strip("\n") + "\n" if out else ""
+        parts.append(text)
+    return "".join(parts).rstrip()
 
 
-def _joins(prev: str, text: str, quote_open: bool) -> bool:
-    """True if ``text`` attaches to ``prev`` without a space."""
-    if prev in _NO_SPACE_AFTER or prev == "-" or text == "-":
+def _safe_symbol_pair(prev: str, text: str) -> bool:
+    """Adjacent symbols that spaCy always splits again."""
+    if text in _CLOSERS:
+        return prev in _ENDS  # not ";)" or ":)": spaCy keeps emoticons whole
+    return prev in _OPENERS and text in _OPENERS
+
+
+def _joins(texts: list[str], i: int, quote_open: bool) -> bool:
+    """True if ``texts[i]`` attaches to ``texts[i - 1]`` without a space."""
+    prev, text = texts[i - 1], texts[i]
+    if text == "-" or prev == "-":  # hyphenated words are single tokens; a lone dash stands apart
+        return False
+    if not prev[-1:].isalnum() and symbols.is_symbolic(text) and not _safe_symbol_pair(prev, text):
+        return False  # spaCy would read some joined pairs as one token ("..", ":)")
+    if prev in _NO_SPACE_AFTER:
         return True
     if prev == '"' and quote_open:
         return True  # just after an opening quote
     if text == '"':
         return quote_open  # a closing quote hugs the word before it
     return text in _NO_SPACE_BEFORE or text in _CLITICS
+
+
+def normal_form(text: str, lowercase: bool = True) -> str:
+    """``text`` with everything a round trip may change taken out (see the module docstring).
+
+    ``normal_form(detokenize(tokenize(t))) == normal_form(t)`` holds for script text whose
+    speaker names contain no ``_``.
+    """
+    if lowercase:
+        text = text.lower()
+    lines: list[str] = []
+    for raw in text.splitlines():
+        line = "".join(raw.split())
+        if line or (lines and lines[-1]):
+            lines.append(line)
+    # blank lines around an end-of-text line are ours, not the text's
+    kept = [
+        line
+        for i, line in enumerate(lines)
+        if line
+        or not (
+            (i > 0 and lines[i - 1] == symbols.EOS_TEXT) or (i + 1 < len(lines) and lines[i + 1] == symbols.EOS_TEXT)
+        )
+    ]
+    while kept and not kept[-1]:
+        kept.pop()
+    return "\n".join(kept)

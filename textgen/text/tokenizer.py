@@ -48,9 +48,27 @@ def _load_blank(lang: str) -> Any:
     from textgen.errors import UsageError
 
     try:
-        return spacy.blank(lang)
+        nlp = spacy.blank(lang)
     except (ImportError, KeyError, ValueError) as exc:
         raise UsageError(f"spaCy has no language {lang!r}; pass a language code such as 'en' or 'de'") from exc
+    _keep_hyphenated_words(nlp)
+    return nlp
+
+
+def _keep_hyphenated_words(nlp: Any) -> None:
+    """Drop spaCy's letter-hyphen-letter infix rule: ``co-op`` and ``e-mail`` stay one word.
+
+    A free-standing ``-`` is still the ``||dash||`` token; without this rule the detokenizer
+    could not tell ``co - op`` from ``co-op``.
+    """
+    from spacy.lang.char_classes import HYPHENS
+    from spacy.util import compile_infix_regex
+
+    dashes = "|".join(h for h in HYPHENS.split("|") if h != "-")  # still split "--", "—", "~"
+    rules = list(nlp.Defaults.infixes or [])
+    infixes = [rule.replace(f"(?:{HYPHENS})", f"(?:{dashes})") for rule in rules]
+    if infixes != rules:
+        nlp.tokenizer.infix_finditer = compile_infix_regex(infixes).finditer
 
 
 class ScriptTokenizer:
