@@ -8,6 +8,7 @@ characters, words, punctuation, line breaks, speakers, laughs, comes back.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 
 from textgen.text import symbols
@@ -34,15 +35,30 @@ def surface(token: str) -> str:
     return token
 
 
-def detokenize(tokens: Iterable[str]) -> str:
+@functools.lru_cache(maxsize=8)
+def glued_pairs(lang: str = "en") -> frozenset[tuple[str, str]]:
+    """Word pairs spaCy splits out of one written word (``dont`` -> ``do`` + ``nt``): write them joined."""
+    import spacy
+
+    nlp = spacy.blank(lang)
+    pairs = set()
+    for key, pieces in nlp.tokenizer.rules.items():
+        orths = [piece[65] for piece in pieces]  # 65 is spaCy's ORTH attribute id
+        if len(orths) == 2 and "".join(orths) == key:
+            pairs.add((orths[0], orths[1]))
+    return frozenset(pairs)
+
+
+def detokenize(tokens: Iterable[str], lang: str = "en") -> str:
     """Readable text: one ``speaker: line`` per turn, blank lines between turns."""
     out: list[str] = []
     line: list[str] = []  # tokens of the current line
+    glued = glued_pairs(lang)
 
     for token in tokens:
         if token in (symbols.RETURN, symbols.TURN, symbols.EOS):
             if line or token != symbols.EOS:
-                out.append(_render_line(line))
+                out.append(_render_line(line, glued))
             line = []
             if token == symbols.TURN:
                 out.append("")
@@ -51,18 +67,21 @@ def detokenize(tokens: Iterable[str]) -> str:
             continue
         line.append(token)
     if line:
-        out.append(_render_line(line))
+        out.append(_render_line(line, glued))
     text = "\n".join(out).strip("\n")
     return text + "\n" if text else ""
 
 
-def _render_line(tokens: list[str]) -> str:
+def _render_line(tokens: list[str], glued: frozenset[tuple[str, str]]) -> str:
     texts = [surface(t) for t in tokens]
     parts: list[str] = []
     quote_open = False
     for i, text in enumerate(texts):
         # a speaker is always followed by a space, so it reads back as a speaker
-        if i > 0 and (symbols.is_speaker(tokens[i - 1]) or not _joins(texts, i, quote_open)):
+        if i > 0 and (
+            symbols.is_speaker(tokens[i - 1])
+            or not ((texts[i - 1], text) in glued or _joins(texts, i, quote_open))
+        ):
             parts.append(" ")
         if text == '"':
             quote_open = not quote_open

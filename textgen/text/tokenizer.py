@@ -23,6 +23,7 @@ from typing import Any
 from textgen.text import symbols
 
 _SPEAKER = re.compile(r"^\s*([^\W\d_][\w.'&\-]*(?: [\w.'&\-]+){0,2})\s*:(?=\s|$)")
+_PIPES = re.compile(r"(\|+)")
 _MARKER = re.compile("(" + "|".join(re.escape(m) for m in symbols.MARKERS) + ")")
 
 
@@ -143,4 +144,7 @@ def _token_for(text: str) -> tuple[str, ...]:
         return ()
     if symbols.is_symbolic(text):
         return (symbols.punct_token(text),)
+    if "|" in text:  # never let a word pass for one of our ||named|| tokens
+        parts = [p for p in _PIPES.split(text) if p]
+        return tuple(symbols.punct_token(p) if symbols.is_symbolic(p) else p for p in parts)
     return tuple(text.split())  # defensive: spaCy never puts whitespace inside a token
