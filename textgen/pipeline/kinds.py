@@ -92,10 +92,15 @@ class StageKind:
     extras: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
     external_deps: Callable[[Mapping[str, Any]], list[Path]] | None = None
-    optional_reads: tuple[str, ...] = ()  # run-dir files used when present (pretrained embeddings)
+    # run-dir files used when present (pretrained embeddings), or a function of the params giving them
+    optional_reads: tuple[str, ...] | Callable[[Mapping[str, Any]], tuple[str, ...]] = ()
     validate: Callable[[Mapping[str, Any]], list[str]] | None = None  # cross-field and range checks
     command: str = ""  # the single command that runs this stage by hand, for hints
     help: str = ""
+
+    def optional_files(self, params: Mapping[str, Any]) -> tuple[str, ...]:
+        """The run-dir files this stage reads when they exist, for these params."""
+        return self.optional_reads(params) if callable(self.optional_reads) else self.optional_reads
 
     def resolve(self, given: Mapping[str, Any]) -> dict[str, Any]:
         """The full parameter values: ``given`` over the defaults (caller validated ``given``)."""

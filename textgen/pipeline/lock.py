@@ -190,7 +190,7 @@ def record_stage(
         {str(p): file_state(p, (old.get("inputs") or {}).get(str(p))) for p in input_paths(kind, resolved)},
         {
             n: file_state(root / n, old.get("deps", {}).get(n))
-            for n in kind.reads + kind.optional_reads
+            for n in kind.reads + kind.optional_files(resolved)
             if (root / n).is_file()
         },
         {n: file_state(root / n) for n in kind.outs},

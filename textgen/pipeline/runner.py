@@ -146,7 +146,7 @@ class Runner:
         gone = [n for n in kind.outs if not (root / n).is_file()]
         if gone:
             return RUN, [f"output missing: {', '.join(gone)}"]
-        upstream = [n for n in kind.reads + kind.optional_reads if n in pending]
+        upstream = [n for n in kind.reads + kind.optional_files(stage.params) if n in pending]
         if upstream:
             return AFTER_UPSTREAM, [f"reruns if {', '.join(upstream)} change"]
         reasons = self._changed_files(stage, entry)
@@ -165,10 +165,11 @@ class Runner:
             if state["sha256"] != recorded[key]["sha256"]:
                 return [f"input changed: {key}"]
         deps = entry.get("deps") or {}
-        for name in kind.optional_reads:
+        optional = kind.optional_files(stage.params)
+        for name in optional:
             if (name in deps) != (root / name).is_file():
                 return [f"optional input {'removed' if name in deps else 'added'}: {name}"]
-        for name in kind.reads + tuple(n for n in kind.optional_reads if n in deps):
+        for name in kind.reads + tuple(n for n in optional if n in deps):
             state = self._state(root / name, deps.get(name))
             if name not in deps or state is None or state["sha256"] != deps[name]["sha256"]:
                 return [f"input changed: {name}"]
@@ -243,7 +244,7 @@ class Runner:
             if state is not None:
                 inputs[str(path)] = state
         deps = {}
-        for name in kind.reads + kind.optional_reads:
+        for name in kind.reads + kind.optional_files(stage.params):
             state = self._state(root / name, (old.get("deps") or {}).get(name))
             if state is not None:
                 deps[name] = state

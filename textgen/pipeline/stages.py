@@ -7,15 +7,17 @@ commands can record their runs under the same names (:func:`textgen.pipeline.loc
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from textgen.pipeline.kinds import Param, StageKind
+from textgen.pipeline.kinds import Param, StageKind, params_from_dataclass
 
 Log = Callable[[str], None]
 
 VOCAB_OUTS = ("vocab.json", "train_ids.npy", "val_ids.npy", "corpus.json")
+EMBEDDING_OUTS = ("embeddings.safetensors", "embeddings.json", "vectors.txt")
 
 
 # ----- vocab -------------------------------------------------------------------------------------
@@ -79,4 +81,130 @@ VOCAB = StageKind(
     command="textgen build-vocab",
 )
 
-KINDS: dict[str, StageKind] = {"vocab": VOCAB}
+
+# ----- generator ---------------------------------------------------------------------------------
+def _generator_configs(p: Mapping[str, Any]) -> tuple[Any, Any]:
+    from dataclasses import fields
+
+    from textgen.generator.config import ModelConfig, TrainConfig
+
+    model = {f.name: p[f.name] for f in fields(ModelConfig) if f.name in p}
+    model["cutoffs"] = tuple(model.get("cutoffs") or ())
+    return ModelConfig(**model), TrainConfig(**{f.name: p[f.name] for f in fields(TrainConfig) if f.name in p})
+
+
+def _check_generator(p: Mapping[str, Any]) -> list[str]:
+    from dataclasses import replace
+
+    model, train = _generator_configs(p)
+    # vocabulary size and vector width are only known at run time: check the rest
+    big = 2**31 - 1
+    model = replace(model, vocab_size=big, emb_dim=model.emb_dim or 1)
+    option = re.compile(r"--([a-z][a-z-]*)")  # their messages name CLI options; ours name params
+    errors = [option.sub(lambda m: m.group(1).replace("-", "_"), e) for e in model.errors() + train.errors()]
+    return [e.replace(f" {big}", "") for e in errors]
+
+
+def _generator_inputs(p: Mapping[str, Any]) -> list[Path]:
+    emb = p.get("embeddings")
+    return [Path(emb)] if emb not in (None, "auto") else []
+
+
+def _generator_optional(p: Mapping[str, Any]) -> tuple[str, ...]:
+    return EMBEDDING_OUTS[:2] if p.get("embeddings") == "auto" else ()
+
+
+def _run_generator(run_dir: Path, p: Mapping[str, Any], log: Log) -> None:
+    from textgen.generator.config import GeneratorConfig
+    from textgen.generator.train import train_generator
+
+    def progress(kind: str, info: dict[str, Any]) -> None:
+        if kind == "val":
+            log(f"step {info['step']}: val_bpb {info['val_bpb']:.4f}{' (best)' if info.get('improved') else ''}")
+        elif kind == "start":
+            log(f"training: {info.get('total_steps')} steps planned")
+
+    model, train = _generator_configs(p)
+    result = train_generator(run_dir, GeneratorConfig(model, train), progress=lambda k, i: progress(k, i))
+    if result.interrupted:
+        raise KeyboardInterrupt  # a stopped run is not a finished stage: keep the previous outputs
+    log(f"stopped: {result.stopped} after {result.steps} steps; best val_bpb {result.best_val_bpb}")
+
+
+def _generator_kind() -> StageKind:
+    from dataclasses import replace
+
+    from textgen.generator import config as cfg
+
+    params = params_from_dataclass(cfg.ModelConfig, exclude=("vocab_size",))
+    train = params_from_dataclass(cfg.TrainConfig, untracked=("device", "threads", "log_every", "compile_backend"))
+    clash = set(params) & set(train)
+    assert not clash, f"generator parameter names clash: {clash}"
+    params.update(train)
+    choices = {"arch": cfg.ARCHS, "softmax": cfg.SOFTMAXES, "attn_score": cfg.ATTN_SCORES}
+    choices |= {"optimizer": cfg.OPTIMIZERS, "schedule": cfg.SCHEDULES, "amp": cfg.AMP_MODES}
+    for name, allowed in choices.items():
+        params[name] = replace(params[name], choices=tuple(allowed))
+    return StageKind(
+        name="generator",
+        help="LSTM / attention language model",
+        params=params,
+        outs=("generator.safetensors", "generator.json", "metrics.jsonl"),
+        extras=("loss_curve.png", "generator.resume.pt"),
+        run=_run_generator,
+        reads=VOCAB_OUTS,
+        optional_reads=_generator_optional,
+        external_deps=_generator_inputs,
+        validate=_check_generator,
+        sources=("textgen.generator",),
+        command="textgen train",
+    )
+
+
+# ----- sample ------------------------------------------------------------------------------------
+def _run_sample(run_dir: Path, p: Mapping[str, Any], log: Log) -> None:
+    from textgen import io, load
+
+    generator = load(run_dir, device=p["device"])
+    parts = []
+    for i, prime in enumerate(p["primes"]):
+        gen = generator.generate(
+            prime,
+            length=p["length"],
+            max_turns=p["max_turns"],
+            temperature=p["temperature"],
+            top_k=p["top_k"],
+            top_p=p["top_p"],
+            repetition_penalty=p["repetition_penalty"],
+            seed=p["seed"] + i,
+            num_samples=p["num_samples"],
+        )
+        for j, sample in enumerate(gen.samples, 1):
+            parts.append(f"=== prime {prime!r}, sample {j}, seed {gen.seed} ===\n{sample.text.strip()}\n")
+        log(f"prime {prime!r}: {len(gen.samples)} sample(s)")
+    io.write_text(run_dir / "samples.txt", "\n".join(parts))
+
+
+SAMPLE = StageKind(
+    name="sample",
+    help="a few generated scripts in samples.txt",
+    params={
+        "primes": Param("str_list", ["jerry"], help="one prime per script (a speaker name starts their turn)"),
+        "length": Param("int", 200, min=1),
+        "max_turns": Param("int", None, min=1, nullable=True),
+        "temperature": Param("float", 0.8, gt=0),
+        "top_k": Param("int", 0, min=0),
+        "top_p": Param("float", 0.9, gt=0, max=1),
+        "repetition_penalty": Param("float", 1.0, gt=0),
+        "seed": Param("int", 0, min=0),
+        "num_samples": Param("int", 1, min=1),
+        "device": Param("str", "auto", tracked=False),
+    },
+    outs=("samples.txt",),
+    run=_run_sample,
+    reads=("vocab.json", "generator.json", "generator.safetensors"),
+    sources=("textgen.generate",),
+    command="textgen generate",
+)
+
+KINDS: dict[str, StageKind] = {"vocab": VOCAB, "generator": _generator_kind(), "sample": SAMPLE}
