@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 from rich.table import Table
+from rich.text import Text
 
 from textgen.cli.app import app, command, console, corpus_app
 from textgen.rundir import DEFAULT_RUN_DIR
@@ -77,9 +78,13 @@ def corpus_list_cmd() -> None:
     """Show the registry of named corpora."""
     from textgen.corpus import list_corpora
 
-    table = Table(title="corpora")
-    for col in ("name", "description", "source", "licence", "lowercase"):
-        table.add_column(col)
+    table = Table(title="corpora (textgen build-vocab --corpus NAME)", show_lines=True)
+    table.add_column("name", no_wrap=True, style="bold")
+    table.add_column("description and source")
+    table.add_column("licence")
     for entry in list_corpora():
-        table.add_row(entry.name, entry.description, entry.source, entry.licence, str(entry.lowercase))
+        about = Text(entry.description)
+        about.append(f"\n{entry.source}", style="dim")
+        name = entry.name + (" (default)" if getattr(entry, "default", False) else "")
+        table.add_row(Text(name), about, Text(entry.licence))
     console.print(table)

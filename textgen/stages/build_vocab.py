@@ -6,6 +6,7 @@ each atomically. Vocabulary and counts come from the training split only.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -22,6 +23,8 @@ from textgen.text.tokenizer import TokenizerSettings
 from textgen.vocab import Vocab
 
 Progress = Callable[[str], None]
+# renamed into place in reverse order: corpus.json (the stage's completion mark) last
+_OUTPUTS = ("corpus.json", "vocab.json", "val_ids.npy", "train_ids.npy")
 
 
 @dataclass
@@ -121,9 +124,13 @@ def build_vocab(
         "textgen_version": __version__,
     }
     say("writing artifacts")
-    io.write_npy(rd / "train_ids.npy", train_ids)
-    io.write_npy(rd / "val_ids.npy", val_ids)
-    vocab.save(rd / "vocab.json")
     card["seconds"] = round(time.perf_counter() - start, 3)
-    io.write_json(rd / "corpus.json", card)  # last: its presence marks a complete stage
+    # Everything is written to temporary files first and renamed in one quick burst at the end,
+    # corpus.json last: a failure while writing leaves the previous artifacts as they were.
+    with contextlib.ExitStack() as stack:
+        paths = {name: stack.enter_context(io.atomic_path(rd / name)) for name in _OUTPUTS}
+        io.write_json(paths["corpus.json"], card)
+        io.write_json(paths["vocab.json"], vocab.to_dict())
+        io.write_npy(paths["val_ids.npy"], val_ids)
+        io.write_npy(paths["train_ids.npy"], train_ids)
     return VocabResult(rd.root, vocab, card, speakers[:10])
