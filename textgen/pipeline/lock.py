@@ -173,6 +173,7 @@ def record_stage(
     if stage not in kinds:
         raise PipelineError(f"unknown stage {stage!r}; stages are {list(kinds)}")
     kind = kinds[stage]
+    params = {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()}
     problems = [f"{k}: unknown parameter" for k in params if k not in kind.params]
     problems += [f"{k}: {msg}" for k, p in kind.params.items() if k in params and (msg := p.check(params[k]))]
     if problems:

@@ -119,7 +119,7 @@ def _run_generator(run_dir: Path, p: Mapping[str, Any], log: Log) -> None:
     from textgen.generator.train import train_generator
 
     def progress(kind: str, info: dict[str, Any]) -> None:
-        if kind == "val":
+        if kind == "eval":
             log(f"step {info['step']}: val_bpb {info['val_bpb']:.4f}{' (best)' if info.get('improved') else ''}")
         elif kind == "start":
             log(f"training: {info.get('total_steps')} steps planned")
