@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from textgen.errors import PipelineError
 from textgen.pipeline import Runner, load_spec, record_stage
 from textgen.pipeline.lock import LOCK_NAME
 
@@ -38,12 +39,17 @@ def test_smoke_pipeline_runs_skips_and_reruns_only_what_changed(smoke: tuple[Pat
 
 
 def test_build_vocab_by_hand_then_pipeline_skips_it(smoke: tuple[Path, list[str]]) -> None:
-    from textgen.stages.build_vocab import build_vocab
+    from typer.testing import CliRunner
+
+    from textgen.cli import app
 
     run_dir, base = smoke
-    build_vocab("fixture", run_dir, num_proc=1)
-    record_stage(run_dir, "vocab", {"corpus": "fixture", "num_proc": 1})
+    res = CliRunner().invoke(app, ["build-vocab", "--corpus", "fixture", "--run-dir", str(run_dir), "--num-proc", "1"])
+    assert res.exit_code == 0, res.output
     plan = Runner(load_spec(SMOKE, base), run_dir).plan(until="vocab")
     assert plan[0].action == "up to date"
     plan = Runner(load_spec(SMOKE, [*base, "vocab.min_count=2"]), run_dir).plan(until="vocab")
     assert plan[0].reasons == ["params changed: min_count 1 -> 2"]
+    (run_dir / "vocab.json").unlink()
+    with pytest.raises(PipelineError, match="vocab.json missing"):
+        record_stage(run_dir, "vocab", {"corpus": "fixture"})

@@ -110,3 +110,19 @@ def status_cmd(pipeline: PipelineArg, run_dir: RunDirOpt = None, set_: SetOpt = 
         err_console.print(f"warning: {warning}", markup=False)
     console.print(f"pipeline {pipeline} -> {runner.run_dir}", highlight=False, soft_wrap=True)
     _print_plan(runner.plan(), max(len(n) for n in spec.names))
+
+
+def record_run(run_dir: Path, stage: str, params: dict[str, object]) -> None:
+    """For the single commands: record a finished stage in ``pipeline.lock`` so ``textgen run`` skips it.
+
+    ``params`` uses the pipeline's parameter names; a problem is a warning, never a failed command.
+    """
+    from textgen.errors import TextgenError
+    from textgen.pipeline.lock import record_stage
+
+    try:
+        warning = record_stage(run_dir, stage, params)
+    except TextgenError as exc:
+        warning = f"not recorded in {Path(run_dir) / 'pipeline.lock'}: {exc}"
+    if warning:
+        err_console.print(f"warning: {warning}", markup=False)

@@ -56,6 +56,12 @@ def build_vocab_cmd(
                 download_progress=on_download,
             )
     _summary(result)
+    from textgen.cli.pipeline import record_run  # so `textgen run` does not redo this stage
+
+    record_run(run_dir, "vocab", dict(
+        corpus=corpus, min_count=min_count, max_vocab=max_vocab, val_fraction=val_fraction, lowercase=lowercase,
+        lang=lang, encoding=encoding, seed=seed, num_proc=num_proc, offline_path=offline_path and str(offline_path),
+    ))
 
 
 def _summary(result: object) -> None:
