@@ -61,10 +61,14 @@ def read_config(run_dir: str | os.PathLike[str]) -> GeneratorConfig:
     try:
         return GeneratorConfig.from_dict(data)
     except (KeyError, TypeError, ValueError) as exc:
-        raise ArtifactError(f"{rd / CONFIG} is not a textgen generator config ({exc}); retrain with `textgen train`") from exc
+        raise ArtifactError(
+            f"{rd / CONFIG} is not a textgen generator config ({exc}); retrain with `textgen train`"
+        ) from exc
 
 
-def load_generator(run_dir: str | os.PathLike[str], device: str | torch.device = "cpu") -> tuple[Any, GeneratorConfig, Vocab]:
+def load_generator(
+    run_dir: str | os.PathLike[str], device: str | torch.device = "cpu"
+) -> tuple[Any, GeneratorConfig, Vocab]:
     """Rebuild the trained model in eval mode, with its config and the run's vocabulary (sha256-checked)."""
     rd = RunDir.of(run_dir)
     rd.require("vocab.json")
@@ -94,7 +98,9 @@ def load_weights(model: nn.Module, path: Path) -> None:
         model.load_state_dict(tensors, strict=True)
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()
-        raise ArtifactError(f"{path} does not fit the model in generator.json ({first[-1].strip() if first else exc}); retrain") from exc
+        raise ArtifactError(
+            f"{path} does not fit the model in generator.json ({first[-1].strip() if first else exc}); retrain"
+        ) from exc
 
 
 def save_resume(run_dir: str | os.PathLike[str], payload: dict[str, Any]) -> None:

@@ -30,16 +30,16 @@ def _from_dict(cls: type, data: dict[str, Any]) -> Any:
 class ModelConfig:
     """Network architecture and sizes (enough to rebuild the model from its weights)."""
 
-    vocab_size: int
+    vocab_size: int = 0  # 0: the size of the run's vocabulary
     arch: str = "lstm"
-    emb_dim: int = 200
+    emb_dim: int = 0  # 0: the width of the run's word vectors, or 200 without them
     hidden: int = 512
     layers: int = 1
     dropout: float = 0.4  # on LSTM outputs (and between layers)
     emb_dropout: float = 0.1  # drops whole word vectors at input positions
     tie_weights: bool = True  # output layer shares the embedding matrix (needs a projection if hidden != emb_dim)
     softmax: str = "adaptive"
-    cutoffs: tuple[int, ...] = (2000, 8000)  # adaptive softmax cluster boundaries (ids are frequency-sorted)
+    cutoffs: tuple[int, ...] = ()  # adaptive softmax cluster boundaries (ids are frequency-sorted); () = auto
     attn_window: int = 32
     attn_score: str = "general"
 
@@ -58,7 +58,7 @@ class ModelConfig:
             value = getattr(self, name)
             if not (0.0 <= value < 1.0):
                 err.append(f"--{name.replace('_', '-')} must be in [0, 1), got {value}")
-        if self.softmax == "adaptive":
+        if self.softmax == "adaptive" and self.cutoffs:
             cut = list(self.cutoffs)
             if cut != sorted(set(cut)) or (cut and (cut[0] < 1 or cut[-1] >= self.vocab_size)):
                 err.append(
@@ -75,6 +75,11 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
         return _from_dict(cls, data)
+
+
+def auto_cutoffs(vocab_size: int) -> tuple[int, ...]:
+    """Adaptive-softmax clusters for a vocabulary: a 2,000-word shortlist, then 2,000-8,000, then the rest."""
+    return tuple(c for c in (2000, 8000) if c < vocab_size)
 
 
 @dataclass

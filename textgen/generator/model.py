@@ -89,7 +89,8 @@ class _Generator(nn.Module):
         self.out_dim = e if cfg.tie_weights else h
         self.out_weight = None if cfg.tie_weights else nn.Parameter(torch.empty(v, self.out_dim).uniform_(-0.1, 0.1))
         self.out_bias = nn.Parameter(torch.zeros(v))
-        self.adaptive = AdaptiveSoftmax(self.out_dim, v, tuple(cfg.cutoffs)) if cfg.softmax == "adaptive" else None
+        adaptive = cfg.softmax == "adaptive" and bool(cfg.cutoffs)  # no cutoffs: a plain softmax
+        self.adaptive = AdaptiveSoftmax(self.out_dim, v, tuple(cfg.cutoffs)) if adaptive else None
         nn.init.uniform_(self.embedding.weight, -0.1, 0.1)
 
     # -- state ---------------------------------------------------------------------------------
