@@ -82,6 +82,46 @@ VOCAB = StageKind(
 )
 
 
+# ----- embeddings --------------------------------------------------------------------------------
+def _check_embeddings(p: Mapping[str, Any]) -> list[str]:
+    from textgen.embeddings.config import EmbeddingConfig
+    from textgen.errors import UsageError
+
+    try:
+        EmbeddingConfig(**p).validate()
+    except UsageError as exc:
+        return [re.sub(r"--([a-z][a-z-]*)", lambda m: m.group(1).replace("-", "_"), str(exc))]
+    return []
+
+
+def _run_embeddings(run_dir: Path, p: Mapping[str, Any], log: Log) -> None:
+    from textgen.embeddings import train_embeddings
+    from textgen.embeddings.config import EmbeddingConfig
+
+    def progress(event: Any) -> None:
+        if getattr(event, "kind", None) == "epoch":
+            loss = f", loss {event.loss:.4f}" if event.loss is not None else ""
+            log(f"epoch {event.epoch}/{event.epochs}{loss}, {event.words_per_s:,.0f} words/s")
+
+    train_embeddings(run_dir, EmbeddingConfig(**p), progress=progress)
+
+
+def _embeddings_kind() -> StageKind:
+    from textgen.embeddings.config import EmbeddingConfig
+
+    return StageKind(
+        name="embeddings",
+        help="skip-gram word vectors (gensim on CPU, torch on CUDA)",
+        params=params_from_dataclass(EmbeddingConfig, untracked=("device", "workers")),
+        outs=EMBEDDING_OUTS,
+        run=_run_embeddings,
+        reads=("vocab.json", "train_ids.npy"),
+        validate=_check_embeddings,
+        sources=("textgen.embeddings",),
+        command="textgen train-embeddings",
+    )
+
+
 # ----- generator ---------------------------------------------------------------------------------
 def _generator_configs(p: Mapping[str, Any]) -> tuple[Any, Any]:
     from dataclasses import fields
@@ -207,4 +247,9 @@ SAMPLE = StageKind(
     command="textgen generate",
 )
 
-KINDS: dict[str, StageKind] = {"vocab": VOCAB, "generator": _generator_kind(), "sample": SAMPLE}
+KINDS: dict[str, StageKind] = {
+    "vocab": VOCAB,
+    "embeddings": _embeddings_kind(),
+    "generator": _generator_kind(),
+    "sample": SAMPLE,
+}
