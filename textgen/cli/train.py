@@ -101,6 +101,11 @@ def train_cmd(
             markup=False,
             highlight=False,
         )
+    if not result.interrupted and not resume:
+        from textgen.cli.pipeline import record_run  # so `textgen run` does not redo this stage
+
+        record_run(run_dir, "generator", {k: v for k, v in {**model_cfg.to_dict(), **train_cfg.to_dict()}.items()
+                                          if k != "vocab_size"})
     if result.interrupted:
         err_console.print(f"interrupted: checkpoint saved; continue with `textgen train --run-dir {run_dir} --resume`")
         raise typer.Exit(130)
