@@ -84,7 +84,7 @@ def train_cmd(
     given["freeze_embeddings"], given["compile"] = freeze_embeddings, compile
     model_cfg = ModelConfig(**{**PRESETS[preset]["model"], **_pick(ModelConfig, given)})
     train_cfg = TrainConfig(**{**PRESETS[preset]["train"], **_pick(TrainConfig, given)})
-    config = GeneratorConfig(model_cfg, train_cfg)
+    config = GeneratorConfig(model_cfg, train_cfg).validate()
 
     with _ProgressBar() as bar:
         result = train_generator(run_dir, config, bar.update, resume=resume)
@@ -138,16 +138,20 @@ class _ProgressBar:
         self.val = ""
 
     def __enter__(self) -> _ProgressBar:
-        self.bar.__enter__()
-        self.task = self.bar.add_task("training", total=1000, step=0, loss="-", ppl="-", rate="-", val="")
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self.bar.__exit__(*exc)
+        if self.task is not None:
+            self.bar.__exit__(*exc)
 
     def update(self, kind: str, info: dict[str, Any]) -> None:
-        if kind == "start":
+        if kind == "start":  # the bar appears once training really starts (errors come before)
             self.total_steps, self.max_seconds = info.get("total_steps"), info.get("max_seconds")
+            if self.task is None:
+                self.bar.__enter__()
+                self.task = self.bar.add_task("training", total=1000, step=0, loss="-", ppl="-", rate="-", val="")
+            return
+        if self.task is None:
             return
         if kind == "eval":
             self.val = f"val_bpb {info['val_bpb']:.3f}"

@@ -51,8 +51,11 @@ class ModelConfig:
             err.append(f"--softmax must be one of {'|'.join(SOFTMAXES)}, got {self.softmax!r}")
         if self.attn_score not in ATTN_SCORES:
             err.append(f"--attn-score must be one of {'|'.join(ATTN_SCORES)}, got {self.attn_score!r}")
-        for name in ("vocab_size", "emb_dim", "hidden", "layers", "attn_window"):
+        for name in ("hidden", "layers", "attn_window"):
             if int(getattr(self, name)) < 1:
+                err.append(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        for name in ("vocab_size", "emb_dim"):  # 0: filled in from the run
+            if int(getattr(self, name)) < 0:
                 err.append(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
         for name in ("dropout", "emb_dropout"):
             value = getattr(self, name)

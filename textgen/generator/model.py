@@ -78,7 +78,7 @@ class _Generator(nn.Module):
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
-        errors = cfg.errors()
+        errors = cfg.errors() + [f"{n} must be set (got 0)" for n in ("vocab_size", "emb_dim") if not getattr(cfg, n)]
         if errors:
             raise ArtifactError("; ".join(errors))
         self.cfg = cfg
