@@ -50,6 +50,13 @@ def test_build_vocab_by_hand_then_pipeline_skips_it(smoke: tuple[Path, list[str]
     assert plan[0].action == "up to date"
     plan = Runner(load_spec(SMOKE, [*base, "vocab.min_count=2"]), run_dir).plan(until="vocab")
     assert plan[0].reasons == ["params changed: min_count 1 -> 2"]
+    smoke_generator = load_spec(SMOKE).stage("generator").params
+    flags = ["hidden", "emb_dim", "batch_size", "bptt", "epochs", "max_steps", "eval_every", "warmup_steps"]
+    args = [x for f in flags for x in (f"--{f.replace('_', '-')}", str(smoke_generator[f]))]
+    res = CliRunner().invoke(app, ["train", "--run-dir", str(run_dir), "--threads", "1", *args])
+    assert res.exit_code == 0, res.output
+    plan = Runner(load_spec(SMOKE, base), run_dir).plan()
+    assert [s.action for s in plan] == ["up to date"] * (len(plan) - 1) + ["run"]  # all but sample
     (run_dir / "vocab.json").unlink()
     with pytest.raises(PipelineError, match="vocab.json missing"):
         record_stage(run_dir, "vocab", {"corpus": "fixture"})
