@@ -13,12 +13,13 @@ import pytest
 from typer.testing import CliRunner
 
 from textgen import io
-from textgen.errors import MissingArtifactError, UsageError
+from textgen.errors import MissingArtifactError, RunDirError, UsageError
 from textgen.pipeline import stages as stage_registry
 from textgen.pipeline.kinds import Param, StageKind
 from textgen.pipeline.lock import LOCK_NAME, Lock, record_stage
-from textgen.pipeline.runner import AFTER_UPSTREAM, NOT_SELECTED, RUN, UP_TO_DATE, Runner, StageFailed
+from textgen.pipeline.runner import AFTER_UPSTREAM, BLOCKED, NOT_SELECTED, RUN, UP_TO_DATE, Runner, StageFailed
 from textgen.pipeline.spec import load_spec
+from textgen.pipeline.staging import exclusive
 
 PIPELINE = """\
 # textgen run {path}
@@ -72,6 +73,7 @@ class Fakes:
                 ("c.txt",),
                 self._c,
                 reads=("b.txt",),
+                optional_reads=("hint.txt",),
             ),
             "d": StageKind("d", {"prime": Param("str_list", ["jerry"])}, ("samples.txt",), self._d, reads=("c.txt",)),
         }
@@ -257,7 +259,8 @@ def test_until_from_and_force(fakes: Fakes) -> None:
 
 
 def test_from_without_upstream_outputs_says_what_to_run(fakes: Fakes) -> None:
-    assert "--until b" in fakes.runner().plan(from_="c")[2].reasons[0]
+    plan = fakes.runner().plan(from_="c")
+    assert plan[2].action == BLOCKED and "--until b" in plan[2].reasons[0]
     with pytest.raises(MissingArtifactError, match=r"b.txt; run `textgen run .* --until b` first"):
         fakes.run(from_="c")
 
@@ -275,6 +278,23 @@ def test_record_stage_makes_a_hand_run_count(fakes: Fakes) -> None:
     assert fakes.run() == ["b", "c", "d"]
     with pytest.raises(Exception, match="unknown parameter"):
         record_stage(fakes.run_dir, "a", {"corpus": "x", "bogus": 1}, kinds=fakes.kinds)
+
+
+def test_optional_input_appearing_or_changing_reruns(fakes: Fakes) -> None:
+    fakes.run()
+    (fakes.run_dir / "hint.txt").write_text("v1")
+    assert fakes.runner().plan()[2].reasons == ["optional input added: hint.txt"]
+    assert fakes.run() == ["c"]
+    (fakes.run_dir / "hint.txt").write_text("v2")
+    assert fakes.runner().plan()[2].reasons == ["input changed: hint.txt"]
+    (fakes.run_dir / "hint.txt").unlink()
+    assert fakes.runner().plan()[2].reasons == ["optional input removed: hint.txt"]
+
+
+def test_one_run_at_a_time_per_run_dir(fakes: Fakes) -> None:
+    with exclusive(fakes.run_dir), pytest.raises(RunDirError, match="another textgen run is using"):
+        fakes.runner().run()
+    assert fakes.run() == ["a", "b", "c", "d"]
 
 
 # ----- CLI ---------------------------------------------------------------------------------------

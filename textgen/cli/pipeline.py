@@ -12,7 +12,7 @@ from rich.markup import escape
 from typer.core import TyperCommand
 
 from textgen.cli.app import app, command, console, err_console
-from textgen.pipeline.runner import AFTER_UPSTREAM, NOT_SELECTED, RUN, Runner, StageEvent, StageStatus
+from textgen.pipeline.runner import AFTER_UPSTREAM, BLOCKED, NOT_SELECTED, RUN, Runner, StageEvent, StageStatus
 from textgen.pipeline.spec import PipelineSpec, SpecError, load_spec
 
 PipelineArg = Annotated[
@@ -46,7 +46,7 @@ def _load(pipeline: Path, overrides: list[str] | None) -> PipelineSpec:
 
 
 def _print_plan(plan: list[StageStatus], width: int) -> None:
-    style = {RUN: "yellow", AFTER_UPSTREAM: "cyan", NOT_SELECTED: "dim"}
+    style = {RUN: "yellow", AFTER_UPSTREAM: "cyan", NOT_SELECTED: "dim", BLOCKED: "red"}
     for status in plan:
         text = status.describe() if status.action != RUN else f"will run: {'; '.join(status.reasons)}"
         console.print(

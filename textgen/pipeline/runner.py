@@ -25,6 +25,7 @@ UP_TO_DATE = "up to date"
 RUN = "run"
 AFTER_UPSTREAM = "check after upstream"
 NOT_SELECTED = "not selected"
+BLOCKED = "blocked"  # an input is missing and no selected stage writes it
 
 
 @dataclass
@@ -126,7 +127,7 @@ class Runner:
                 if writer
                 else f"`{ARTIFACTS.get(name, 'the stage that writes it')}`"
             )
-            return RUN, [f"input missing: {name}; run {how} first"]
+            return BLOCKED, [f"input missing: {name}; run {how} first"]
         if entry is None:
             return RUN, ["never run (no entry in pipeline.lock)"]
         if entry.get("kind") != kind.name:
@@ -191,7 +192,7 @@ class Runner:
                 out.append(StageStatus(stage.name, NOT_SELECTED))
                 continue
             action, reasons = self.check(stage, pending)
-            if force in ("all", stage.name) and action != RUN:
+            if force in ("all", stage.name) and action in (UP_TO_DATE, AFTER_UPSTREAM):
                 action, reasons = RUN, ["forced (--force)"]
             if action != UP_TO_DATE:
                 pending.update(stage.kind.outs)
@@ -210,23 +211,24 @@ class Runner:
         emit = on_event or (lambda event: None)
         selected = self.select(from_, until)
         force = self._name(force, "--force") if force != "all" else force
-        report = RunReport(warnings=list(self.warnings), plan=self._plan(selected, force))
         with exclusive(self.run_dir):
-            if self.lock_dirty:
+            self.lock, warning = Lock.load(self.run_dir)  # as it is now that this run holds the run dir
+            if warning:
                 self.lock.save()  # a corrupt lock is rebuilt now, before anything runs
-                self.lock_dirty = False
+            self.lock_dirty = False
+            report = RunReport(warnings=[warning] if warning else [], plan=self._plan(selected, force))
             for stage in self.spec.stages:
                 if stage.name not in selected:
                     continue
                 action, reasons = self.check(stage, set())
-                if force in ("all", stage.name) and action != RUN:
-                    reasons = ["forced (--force)"]
+                if action == BLOCKED:
+                    raise MissingArtifactError(f"stage {stage.name}: {reasons[0]}")
+                if force in ("all", stage.name):
+                    reasons = ["forced (--force)"] if action == UP_TO_DATE else reasons
                 elif action == UP_TO_DATE:
                     report.skipped.append(stage.name)
                     emit(StageEvent(stage.name, "skip", UP_TO_DATE))
                     continue
-                if reasons and reasons[0].startswith("input missing:") and reasons[0].endswith("first"):
-                    raise MissingArtifactError(f"stage {stage.name}: {reasons[0]}")
                 emit(StageEvent(stage.name, "start", "; ".join(reasons)))
                 seconds = self._execute(stage, emit)
                 report.ran.append(stage.name)
