@@ -1,0 +1,92 @@
+"""Embedding artifacts: ``embeddings.safetensors`` (id order) and word2vec text ``vectors.txt``.
+
+``embeddings.safetensors`` holds ``embeddings`` [vocab_size, dim] float32 in vocabulary-id order
+and ``trained`` [vocab_size] uint8. Rows that were not learned (``<pad>``, ``<unk>`` and words
+below ``--min-count``) are zero. ``vectors.txt`` lists only learned words, in id order (most
+frequent first); any reader realigns by key, never by row.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from textgen import io
+from textgen.errors import ArtifactError
+from textgen.vocab import Vocab
+
+TENSOR_KEY = "embeddings"
+TRAINED_KEY = "trained"
+
+
+@dataclass
+class Embeddings:
+    """Vectors in vocabulary-id order plus which rows were learned."""
+
+    vectors: np.ndarray  # [vocab_size, dim] float32
+    trained: np.ndarray  # [vocab_size] bool
+
+    @property
+    def dim(self) -> int:
+        return int(self.vectors.shape[1])
+
+
+def save_safetensors(path: str | os.PathLike[str], emb: Embeddings, metadata: dict[str, str]) -> None:
+    import torch
+
+    tensors = {
+        TENSOR_KEY: torch.from_numpy(np.ascontiguousarray(emb.vectors, dtype=np.float32)),
+        TRAINED_KEY: torch.from_numpy(emb.trained.astype(np.uint8)),
+    }
+    io.save_tensors(path, tensors, metadata=metadata)
+
+
+def load_safetensors(path: str | os.PathLike[str], vocab: Vocab) -> Embeddings:
+    """Read ``embeddings.safetensors`` and check it matches ``vocab``."""
+    tensors = io.load_tensors(path)
+    if TENSOR_KEY not in tensors:
+        raise ArtifactError(f"{path} has no {TENSOR_KEY!r} tensor; rerun `textgen train-embeddings`")
+    vectors = tensors[TENSOR_KEY].float().numpy()
+    if vectors.ndim != 2 or vectors.shape[0] != len(vocab):
+        raise ArtifactError(
+            f"{path} has {vectors.shape[0]} rows but the vocabulary has {len(vocab)}; rerun `textgen train-embeddings`"
+        )
+    trained_t = tensors.get(TRAINED_KEY)
+    trained = trained_t.numpy().astype(bool) if trained_t is not None else np.abs(vectors).sum(1) > 0
+    return Embeddings(vectors, trained)
+
+
+def write_word2vec(path: str | os.PathLike[str], itos: list[str], emb: Embeddings) -> int:
+    """Write learned rows in word2vec text format (``count dim`` header); returns the row count."""
+    rows = np.flatnonzero(emb.trained)
+    lines = [f"{len(rows)} {emb.dim}"]
+    for i in rows:
+        word = itos[i]
+        if not word or any(ch.isspace() for ch in word):
+            raise ArtifactError(
+                f"token {word!r} (id {i}) contains whitespace; rebuild the vocabulary with `textgen build-vocab`"
+            )
+        lines.append(word + " " + " ".join(repr(float(x)) for x in emb.vectors[i]))
+    io.write_text(path, "\n".join(lines) + "\n")
+    return len(rows)
+
+
+def read_word2vec(path: str | os.PathLike[str], vocab: Vocab) -> Embeddings:
+    """Read word2vec text (any row order) and realign it to ``vocab`` ids by key."""
+    from gensim.models import KeyedVectors
+
+    try:
+        kv = KeyedVectors.load_word2vec_format(str(Path(path)), binary=False)
+    except (ValueError, UnicodeDecodeError, EOFError) as exc:
+        raise ArtifactError(f"{path} is not word2vec text ({exc}); rerun `textgen train-embeddings`") from exc
+    vectors = np.zeros((len(vocab), kv.vector_size), dtype=np.float32)
+    trained = np.zeros(len(vocab), dtype=bool)
+    for word in kv.index_to_key:
+        i = vocab.stoi.get(word)
+        if i is not None:
+            vectors[i] = kv.get_vector(word)
+            trained[i] = True
+    return Embeddings(vectors, trained)

@@ -1,0 +1,220 @@
+"""Skip-gram with negative sampling in PyTorch: batched pairs, manual sparse updates, CPU or CUDA.
+
+One step takes ``batch_size`` consecutive centre words of the subsampled stream::
+
+    stream  . . . [ W ctx rows | N centre rows | W ctx rows ] . . .
+    centre i pairs with stream[i + o] for 0 < |o| <= R_i   (R_i drawn in 1..window)
+
+Positive scores are dot products of each centre row with the 2*window shifted slices of the
+gathered context block (no per-pair gather). Negatives are drawn per group of ``neg_group``
+centres (``neg_pool`` words from unigram**ns_exponent), scored with one batched matmul and
+weighted ``negatives / neg_pool`` per context pair, so the expected gradient equals word2vec's
+(``negatives`` fresh negatives per pair). Updates touch only the rows a step used
+(``index_add_``), with word2vec's linearly decaying learning rate, or SparseAdam.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from textgen.embeddings.base import (
+    EpochStats,
+    NeighboursFn,
+    Progress,
+    ProgressFn,
+    TrainOutput,
+    keep_probabilities,
+    noise_distribution,
+)
+from textgen.embeddings.config import EmbeddingConfig
+
+MIN_LR_FRACTION = 1e-4  # word2vec's floor: lr never drops below lr0 * 1e-4
+REPORT_EVERY_S = 0.5
+
+
+class _Tables:
+    """Input/output tables and the optimizer that updates rows of them."""
+
+    def __init__(self, vocab_size: int, config: EmbeddingConfig, device: str, gen: torch.Generator) -> None:
+        dim = config.dim
+        # word2vec's init: inputs uniform in +-0.5/dim, outputs zero
+        self.w_in = (torch.rand(vocab_size, dim, generator=gen, device=device) - 0.5) / dim
+        self.w_out = torch.zeros(vocab_size, dim, device=device)
+        self.adam: torch.optim.SparseAdam | None = None
+        if config.optimizer == "sparse_adam":
+            self.w_in.requires_grad_(True)
+            self.w_out.requires_grad_(True)
+            self.adam = torch.optim.SparseAdam([self.w_in, self.w_out], lr=config.learning_rate)
+
+    def update(self, rows: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]], lr: float) -> None:
+        """Apply ascent directions ``(table, row ids, grads)``: SGD scaled by ``lr``, or SparseAdam."""
+        if self.adam is None:
+            for table, idx, grad in rows:
+                table.index_add_(0, idx, grad, alpha=lr)
+            return
+        by_table: dict[int, tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor]]] = {}
+        for table, idx, grad in rows:
+            entry = by_table.setdefault(id(table), (table, [], []))
+            entry[1].append(idx)
+            entry[2].append(grad)
+        for table, idxs, grads in by_table.values():
+            index = torch.cat(idxs).unsqueeze(0)
+            table.grad = torch.sparse_coo_tensor(index, -torch.cat(grads), table.shape).coalesce()
+        self.adam.step()
+        self.adam.zero_grad(set_to_none=True)
+
+
+def _sample(cdf: torch.Tensor, n: int, gen: torch.Generator) -> torch.Tensor:
+    u = torch.rand(n, generator=gen, device=cdf.device, dtype=cdf.dtype) * cdf[-1]
+    return torch.searchsorted(cdf, u).clamp_(max=cdf.numel() - 1)
+
+
+def _cap_rows(cap: float, vocab_size: int, *groups: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
+    """Scale each row's gradients by ``min(1, cap / uses)`` (uses summed over the group's index lists)."""
+    for group in groups:
+        uses = sum(torch.bincount(idx, minlength=vocab_size) for idx, _ in group)
+        scale = (cap / uses.clamp(min=1).float()).clamp_(max=1.0)
+        for idx, grad in group:
+            grad.mul_(scale[idx].unsqueeze(1))
+
+
+def _step(
+    tables: _Tables,
+    padded: torch.Tensor,
+    start: int,
+    n: int,
+    length: int,
+    config: EmbeddingConfig,
+    cdf: torch.Tensor,
+    gen: torch.Generator,
+    lr: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One update on centres ``start .. start+n`` of the (``window``-padded) stream; (loss sum, pairs)."""
+    w, dim, dev = config.window, config.dim, padded.device
+    centres = padded[w + start : w + start + n]
+    ctx_ids = padded[start : start + n + 2 * w]
+    c = tables.w_in.detach().index_select(0, centres)
+    o = tables.w_out.detach().index_select(0, ctx_ids)
+
+    # dynamic window and stream edges -> which of the 2w offsets are real pairs
+    reach = torch.randint(1, w + 1, (n, 1), generator=gen, device=dev)
+    offsets = torch.tensor([k for k in range(-w, w + 1) if k != 0], device=dev)
+    pos = torch.arange(start, start + n, device=dev).unsqueeze(1) + offsets
+    mask = (offsets.abs() <= reach) & (pos >= 0) & (pos < length)
+    maskf = mask.to(c.dtype)
+    scores = torch.stack([(c * o[w + k : w + k + n]).sum(1) for k in offsets.tolist()], 1)
+    g_pos = torch.sigmoid(-scores).mul_(maskf)  # d log sigmoid(s) / ds, masked
+    pairs = maskf.sum(1)
+
+    # negatives shared within groups of neg_group centres, weighted to negatives per pair
+    group, pool = config.neg_group, config.neg_pool
+    groups = -(-n // group)
+    c_grouped = F.pad(c, (0, 0, 0, groups * group - n)).view(groups, group, dim)
+    neg_ids = _sample(cdf, groups * pool, gen)
+    neg = tables.w_out.detach().index_select(0, neg_ids).view(groups, pool, dim)
+    neg_scores = torch.bmm(c_grouped, neg.transpose(1, 2))  # [groups, group, pool]
+    weight = F.pad(pairs * (config.negatives / pool), (0, groups * group - n)).view(groups, group, 1)
+    g_neg = torch.sigmoid(neg_scores).mul_(weight).neg_()  # d log sigmoid(-s) / ds, weighted
+
+    loss = (F.softplus(-scores) * maskf).sum() + (F.softplus(neg_scores) * weight).sum()
+
+    grad_c = torch.bmm(g_neg, neg).view(-1, dim)[:n]
+    grad_o = torch.zeros_like(o)
+    for j, k in enumerate(offsets.tolist()):
+        gj = g_pos[:, j : j + 1]
+        grad_c.addcmul_(gj, o[w + k : w + k + n])
+        grad_o[w + k : w + k + n].addcmul_(gj, c)
+    grad_neg = torch.bmm(g_neg.transpose(1, 2), c_grouped).view(-1, dim)
+    if config.row_cap > 0:
+        _cap_rows(config.row_cap, tables.w_in.shape[0], [(centres, grad_c)], [(ctx_ids, grad_o), (neg_ids, grad_neg)])
+    tables.update(
+        [(tables.w_in, centres, grad_c), (tables.w_out, ctx_ids, grad_o), (tables.w_out, neg_ids, grad_neg)], lr
+    )
+    return loss, pairs.sum()
+
+
+def train_torch(
+    ids: np.ndarray,
+    counts: np.ndarray,
+    trained: np.ndarray,
+    config: EmbeddingConfig,
+    device: str,
+    progress: ProgressFn | None = None,
+    neighbours: NeighboursFn | None = None,
+) -> TrainOutput:
+    """Train on the id stream ``ids``; rows of ``trained`` get vectors, all other ids are skipped."""
+    threads = torch.get_num_threads()
+    if device == "cpu":
+        torch.set_num_threads(config.torch_threads)
+        torch.set_flush_denormal(True)  # tiny gradients late in training otherwise slow every op down
+    try:
+        return _train(ids, counts, trained, config, device, progress, neighbours)
+    finally:
+        torch.set_num_threads(threads)
+        torch.set_flush_denormal(False)
+
+
+def _train(
+    ids: np.ndarray,
+    counts: np.ndarray,
+    trained: np.ndarray,
+    config: EmbeddingConfig,
+    device: str,
+    progress: ProgressFn | None,
+    neighbours: NeighboursFn | None,
+) -> TrainOutput:
+    gen = torch.Generator(device=device)
+    gen.manual_seed(config.seed)
+    vocab_size = len(counts)
+    tables = _Tables(vocab_size, config, device, gen)
+    keep = torch.as_tensor(keep_probabilities(counts, trained, config.sample), dtype=torch.float32, device=device)
+    cdf = torch.as_tensor(np.cumsum(noise_distribution(counts, trained, config.ns_exponent)), device=device)
+    stream = torch.as_tensor(np.asarray(ids, dtype=np.int64), device=device)
+    raw = int(stream.numel())
+    w, lr0 = config.window, config.learning_rate
+    total_raw = raw * config.epochs
+    stats: list[EpochStats] = []
+    for epoch in range(1, config.epochs + 1):
+        t0 = time.perf_counter()
+        last_report = t0
+        kept = stream[torch.rand(raw, generator=gen, device=device) < keep[stream]]
+        length = int(kept.numel())
+        pad = torch.zeros(w, dtype=kept.dtype, device=device)
+        padded = torch.cat([pad, kept, pad])
+        loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+        pair_sum = torch.zeros((), dtype=torch.float64, device=device)
+        for start in range(0, length, config.batch_size):
+            n = min(config.batch_size, length - start)
+            done = (epoch - 1) * raw + raw * start / max(length, 1)
+            lr = lr0 * max(MIN_LR_FRACTION, 1.0 - done / total_raw) if tables.adam is None else lr0
+            loss, pairs = _step(tables, padded, start, n, length, config, cdf, gen, lr)
+            loss_sum += loss
+            pair_sum += pairs
+            now = time.perf_counter()
+            if progress is not None and now - last_report >= REPORT_EVERY_S:
+                last_report = now
+                words = int(raw * (start + n) / length)
+                elapsed = now - t0
+                progress(Progress("batch", epoch, config.epochs, words, raw, words / elapsed, (start + n) / elapsed))
+        if device != "cpu":
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - t0
+        pairs_total = int(pair_sum.item())
+        epoch_stats = EpochStats(epoch, seconds, raw, length, pairs_total, float(loss_sum.item()) / max(pairs_total, 1))
+        if neighbours is not None:
+            epoch_stats.neighbours = neighbours(tables.w_in.detach().cpu().numpy())
+        stats.append(epoch_stats)
+        if progress is not None:
+            progress(
+                Progress(
+                    "epoch", epoch, config.epochs, raw, raw, raw / seconds, length / seconds,
+                    epoch_stats.loss_per_pair, epoch_stats.neighbours,
+                )
+            )
+    vectors = tables.w_in.detach().cpu().numpy().astype(np.float32, copy=True)
+    vectors[~trained] = 0.0
+    return TrainOutput(vectors, trained.copy(), stats)
