@@ -50,8 +50,11 @@ def test_build_vocab_by_hand_then_pipeline_skips_it(smoke: tuple[Path, list[str]
     assert plan[0].action == "up to date"
     plan = Runner(load_spec(SMOKE, [*base, "vocab.min_count=2"]), run_dir).plan(until="vocab")
     assert plan[0].reasons == ["params changed: min_count 1 -> 2"]
+    emb = ["--dim", "16", "--epochs", "1", "--min-count", "1", "--backend", "gensim", "--workers", "1", "--no-evaluate"]
+    res = CliRunner().invoke(app, ["train-embeddings", "--run-dir", str(run_dir), *emb])
+    assert res.exit_code == 0, res.output
     smoke_generator = load_spec(SMOKE).stage("generator").params
-    flags = ["hidden", "emb_dim", "batch_size", "bptt", "epochs", "max_steps", "eval_every", "warmup_steps"]
+    flags = ["hidden", "batch_size", "bptt", "epochs", "max_steps", "eval_every", "warmup_steps"]
     args = [x for f in flags for x in (f"--{f.replace('_', '-')}", str(smoke_generator[f]))]
     res = CliRunner().invoke(app, ["train", "--run-dir", str(run_dir), "--threads", "1", *args])
     assert res.exit_code == 0, res.output

@@ -67,6 +67,11 @@ def train_embeddings_cmd(
                     bar.console.print(f"  {word}: {', '.join(near)}", markup=False, highlight=False)
 
         result = train_embeddings(run_dir, config, progress=on_progress, evaluate=evaluate)
+    from dataclasses import asdict
+
+    from textgen.cli.pipeline import record_run  # so `textgen run` does not redo this stage
+
+    record_run(run_dir, "embeddings", {**asdict(config), "evaluate": evaluate})
     report = result.report
     console.print(
         f"{report['backend']} on {report['device']}: {report['trained_words']:,} words x {config.dim} in "

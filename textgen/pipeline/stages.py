@@ -83,12 +83,19 @@ VOCAB = StageKind(
 
 
 # ----- embeddings --------------------------------------------------------------------------------
-def _check_embeddings(p: Mapping[str, Any]) -> list[str]:
+def _embedding_config(p: Mapping[str, Any]) -> Any:
+    from dataclasses import fields
+
     from textgen.embeddings.config import EmbeddingConfig
+
+    return EmbeddingConfig(**{f.name: p[f.name] for f in fields(EmbeddingConfig) if f.name in p})
+
+
+def _check_embeddings(p: Mapping[str, Any]) -> list[str]:
     from textgen.errors import UsageError
 
     try:
-        EmbeddingConfig(**p).validate()
+        _embedding_config(p).validate()
     except UsageError as exc:
         return [re.sub(r"--([a-z][a-z-]*)", lambda m: m.group(1).replace("-", "_"), str(exc))]
     return []
@@ -96,14 +103,14 @@ def _check_embeddings(p: Mapping[str, Any]) -> list[str]:
 
 def _run_embeddings(run_dir: Path, p: Mapping[str, Any], log: Log) -> None:
     from textgen.embeddings import train_embeddings
-    from textgen.embeddings.config import EmbeddingConfig
 
     def progress(event: Any) -> None:
         if getattr(event, "kind", None) == "epoch":
             loss = f", loss {event.loss:.4f}" if event.loss is not None else ""
             log(f"epoch {event.epoch}/{event.epochs}{loss}, {event.words_per_s:,.0f} words/s")
 
-    train_embeddings(run_dir, EmbeddingConfig(**p), progress=progress)
+    result = train_embeddings(run_dir, _embedding_config(p), progress=progress, evaluate=p["evaluate"])
+    log(f"{result.backend} on {result.device}: {result.report['trained_words']:,} words")
 
 
 def _embeddings_kind() -> StageKind:
@@ -112,8 +119,12 @@ def _embeddings_kind() -> StageKind:
     return StageKind(
         name="embeddings",
         help="skip-gram word vectors (gensim on CPU, torch on CUDA)",
-        params=params_from_dataclass(EmbeddingConfig, untracked=("device", "workers")),
+        params={
+            **params_from_dataclass(EmbeddingConfig, untracked=("device", "workers")),
+            "evaluate": Param("bool", True, help="score analogies and word pairs into embeddings.json"),
+        },
         outs=EMBEDDING_OUTS,
+        extras=("embeddings_map.png",),
         run=_run_embeddings,
         reads=("vocab.json", "train_ids.npy"),
         validate=_check_embeddings,
