@@ -63,7 +63,8 @@ class _Tables:
             entry[2].append(grad)
         for table, idxs, grads in by_table.values():
             index = torch.cat(idxs).unsqueeze(0)
-            table.grad = torch.sparse_coo_tensor(index, -torch.cat(grads), table.shape).coalesce()
+            grad = torch.sparse_coo_tensor(index, -torch.cat(grads), table.shape, check_invariants=False)
+            table.grad = grad.coalesce()
         self.adam.step()
         self.adam.zero_grad(set_to_none=True)
 
