@@ -68,8 +68,9 @@ def test_log_probs_normalised_and_loss_matches(arch: str, softmax: str, score_ki
     torch.testing.assert_close(logp.exp().sum(-1), torch.ones(2, 7), atol=1e-5, rtol=0)
     torch.testing.assert_close(nll, -logp.gather(2, targets.unsqueeze(-1)).reshape(-1), atol=1e-5, rtol=1e-5)
     assert math.isclose(float(loss), float(nll.mean()), rel_tol=1e-6)
-    targets[0, :3] = -1  # padding is skipped
-    assert model.token_nll(hidden, targets).numel() == 11
+    keep = torch.ones_like(targets, dtype=torch.bool)
+    keep[0, :3] = False  # callers drop padding by indexing
+    assert model.token_nll(hidden[keep], targets[keep]).shape == (11,)
 
 
 def test_attention_weights_are_causal_and_windowed() -> None:

@@ -78,10 +78,11 @@ def eval_rows(ids: np.ndarray, streams: int, bos: int, rank: int = 0, world_size
     """Inputs and targets ``[streams, L]`` covering every token of ``ids`` once (targets -1 = padding).
 
     Row r predicts tokens ``ids[r*L : (r+1)*L]``; its inputs are the tokens just before those
-    (``<eos>`` before the first). Rows are dealt to ranks in blocks, as in :func:`batchify`.
+    (``<eos>`` before the first). The ``streams`` rows are dealt to ranks in blocks, so the rows (and
+    ``val_bpb``) do not depend on the number of processes.
     """
     n = len(ids)
-    total = max(1, min(streams * world_size, n))
+    total = max(1, min(streams, n))
     length = -(-n // total)
     targets = np.full(total * length, -1, dtype=np.int64)
     targets[:n] = ids

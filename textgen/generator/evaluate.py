@@ -69,7 +69,8 @@ def score(
             y = targets[:, i : i + bptt].to(dev, non_blocking=True)
             with amp:
                 hidden, state = model(x, state)
-            nll = model.token_nll(hidden.float(), y)
+            keep = y >= 0  # the last row is padded
+            nll = model.token_nll(hidden.float()[keep], y[keep])
             total[0] += nll.double().sum()
             total[1] += nll.numel()
     dist.all_reduce_sum(total)

@@ -115,7 +115,7 @@ class _Generator(nn.Module):
         if self.training and p > 0:  # drop whole word vectors
             keep = torch.empty(x.shape[:-1] + (1,), device=x.device, dtype=x.dtype).bernoulli_(1 - p)
             x = x * keep / (1 - p)
-        return self.drop(x) if self.cfg.layers > 1 else x
+        return x
 
     def _features(self, out: Tensor, state: State) -> tuple[Tensor, State, Tensor | None]:
         raise NotImplementedError
@@ -149,12 +149,9 @@ class _Generator(nn.Module):
         return self.adaptive.log_prob(flat, w, bias).view(b, t, -1)
 
     def token_nll(self, hidden: Tensor, targets: Tensor) -> Tensor:
-        """Per-token NLL (nats, float32) for ``targets >= 0``; flattened, padding (-1) dropped."""
+        """Per-token NLL (nats, float32), flattened; drop padding first (``hidden[targets >= 0]``)."""
         flat = hidden.reshape(-1, hidden.shape[-1])
         tgt = targets.reshape(-1).long()
-        keep = tgt >= 0
-        if not bool(keep.all()):
-            flat, tgt = flat[keep], tgt[keep]
         w, bias = self.output_weight.to(flat.dtype), self.out_bias.to(flat.dtype)
         if self.adaptive is None:
             return full_nll(flat, tgt, w, bias)

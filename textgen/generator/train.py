@@ -29,6 +29,7 @@ from textgen.generator import pretrained
 from textgen.generator.config import GeneratorConfig, ModelConfig, auto_cutoffs
 from textgen.generator.data import ChunkBatcher, batchify, replace_rare
 from textgen.generator.dist import LOCAL, DistContext, pick_device
+from textgen.generator.distributed import gather_streams, prepare_run, resume_layout
 from textgen.generator.evaluate import corpus_stats, result_from_sums, score
 from textgen.generator.interrupt import StopOnSigint
 from textgen.generator.model import build_model
@@ -160,9 +161,9 @@ class Trainer:
             self.bad_evals, self.last_eval_step = int(pos["bad_evals"]), int(pos["last_eval_step"])
             self.best = json.loads(payload["best"]) if payload.get("best") else None
             self.validations = json.loads(payload.get("validations", "[]"))
-            same_layout = pos.get("world_size", 1) == self.dist.world_size and pos.get("rank", 0) == self.dist.rank
-            if payload.get("state") and same_layout:  # a different process count restarts the streams' state
-                self.state = tuple(s.to(self.device) for s in payload["state"])
+            # same global stream count: this rank's rows of the saved state; else keep the epoch's share
+            self.index, rows = resume_layout(self.dist, pos, payload.get("state"), self.cfg.batch_size)
+            self.state = tuple(s.to(self.device) for s in rows) if rows else None
         except (KeyError, RuntimeError, ValueError, TypeError) as exc:
             raise ArtifactError(
                 f"resume file {self.rd / ckpt.RESUME} does not fit this run ({exc}); train without --resume"
@@ -170,6 +171,7 @@ class Trainer:
 
     # -- checkpoints ---------------------------------------------------------------------------
     def save_resume(self) -> None:
+        state = gather_streams(self.dist, self.state) if self.state is not None else []  # every rank's rows
         if not self.dist.is_main:
             return
         payload = {
@@ -195,7 +197,7 @@ class Trainer:
                 "rank": self.dist.rank,
                 "batch_size": self.cfg.batch_size,
             },
-            "state": [s.detach().cpu() for s in self.state] if self.state is not None else [],
+            "state": [s.cpu() for s in state],
             "best": json.dumps(self.best) if self.best else "",
             "validations": json.dumps(self.validations),
         }
@@ -305,7 +307,7 @@ class Trainer:
                 window_tokens += x.numel() * self.dist.world_size
                 run_steps += 1
                 if self.step % cfg.log_every == 0:
-                    loss = float(run_loss) / run_steps  # the only host sync per logging interval
+                    loss = float(self.dist.all_reduce_sum(run_loss)) / run_steps / self.dist.world_size  # 1 sync
                     self.train_seconds += time.perf_counter() - t0
                     rate = window_tokens / max(1e-9, self.train_seconds - window_start)
                     record = {
@@ -385,6 +387,7 @@ def train_generator(
         config = _resumed_config(payload, config)
     else:
         config = resolve_config(config, vocab, rd)
+    prepare_run(dist, vocab.sha256(), len(io.read_npy(rd / "train_ids.npy")), config.train)
     if dist.is_main:
         rd.ensure_writable()
     trainer = Trainer(rd, replace(config, versions=ckpt.versions()), vocab, progress, dist)

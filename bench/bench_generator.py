@@ -1,0 +1,268 @@
+"""Generator benchmark: the classic peer and our default generator, in one invocation.
+
+    python bench/bench_generator.py                     # ~25 min on 2 CPU cores; writes bench/BENCHMARKS.md
+
+Follows ../shared/BENCHMARK.md: the shared Seinfeld file, the last 1/20 of its lines as validation,
+vocabulary min_count 1 on the training split, val_bpb on every validation token. Reports
+- the peer's val_bpb after 20 s and 300 s of training, ours after the same budgets;
+- training seconds our default needs to reach the peer's 300-s val_bpb (embeddings stage time beside);
+- attention vs lstm at equal training time;
+- embedding-seeded vs random init: optimizer steps to fixed val_bpb levels.
+Training seconds exclude validation for both. The machine is shared: the load average is recorded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from peer_classic import SEINFELD, PeerData, train_peer  # noqa: E402
+
+from textgen.generator.config import GeneratorConfig, ModelConfig, TrainConfig  # noqa: E402
+from textgen.generator.train import train_generator  # noqa: E402
+
+BENCH_MD = Path(__file__).resolve().parent / "BENCHMARKS.md"
+START, END = "<!-- generator:start -->", "<!-- generator:end -->"
+LEVELS = (1.9, 1.8, 1.7)
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def build_run(corpus: Path, run_dir: Path) -> dict[str, Any]:
+    """Vocabulary (min_count 1) and word vectors, each timed."""
+    from textgen.stages.build_vocab import build_vocab
+
+    t0 = time.perf_counter()
+    build_vocab(str(corpus), run_dir, min_count=1)
+    vocab_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    how = train_embeddings(run_dir)
+    return {"vocab_seconds": vocab_s, "embeddings_seconds": time.perf_counter() - t0, "embeddings_how": how}
+
+
+def train_embeddings(run_dir: Path) -> str:
+    """The embeddings stage if it is installed, else the same recipe (gensim skip-gram, its defaults)."""
+    try:
+        from textgen.stages.train_embeddings import train_embeddings as stage  # type: ignore[import-not-found]
+    except ImportError:
+        stage = None
+    if stage is not None:
+        stage(run_dir)
+        return "textgen train-embeddings (defaults)"
+    import numpy as np
+    from gensim.models import Word2Vec
+
+    from textgen import io
+    from textgen.vocab import Vocab
+
+    vocab = Vocab.load(run_dir / "vocab.json")
+    words = [vocab.itos[i] for i in np.asarray(io.read_npy(run_dir / "train_ids.npy"))]
+    sents = [words[i : i + 10000] for i in range(0, len(words), 10000)]
+    model = Word2Vec(
+        sents,
+        vector_size=100,
+        window=5,
+        negative=5,
+        sample=1e-3,
+        min_count=5,
+        sg=1,
+        workers=os.cpu_count() or 1,
+        epochs=5,
+        seed=0,
+    )
+    matrix = np.zeros((len(vocab), 100), dtype=np.float32)
+    for i, word in enumerate(vocab.itos):
+        if word in model.wv.key_to_index:
+            matrix[i] = model.wv[word]
+    io.save_tensors(run_dir / "embeddings.safetensors", {"embeddings": torch.from_numpy(matrix)})
+    io.write_json(run_dir / "embeddings.json", {"vocab_sha256": vocab.sha256(), "dim": 100, "backend": "gensim"})
+    return "gensim Word2Vec sg=1 dim 100, 5 epochs, min_count 5 (embeddings-stage defaults)"
+
+
+def ours(
+    base: Path,
+    work: Path,
+    name: str,
+    seconds: float,
+    model: dict[str, Any] | None = None,
+    train: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One training run of our generator in a copy of the base run dir."""
+    run = work / name
+    shutil.rmtree(run, ignore_errors=True)
+    shutil.copytree(base, run, ignore=shutil.ignore_patterns("generator*", "metrics.jsonl", "*.png"))
+    cfg = GeneratorConfig(ModelConfig(**(model or {})), TrainConfig(max_seconds=seconds, **(train or {})))
+    t0 = time.perf_counter()
+
+    def progress(kind: str, info: dict[str, Any]) -> None:
+        if kind == "eval":
+            log(f"{name}: step {info['step']} {info['train_seconds']:.1f}s val_bpb {info['val_bpb']:.4f}")
+
+    result = train_generator(run, cfg, progress)
+    rate = result.tokens / max(result.train_seconds, 1e-9)
+    log(f"{name}: best val_bpb {result.best_val_bpb:.4f} ({result.stopped}, {rate:,.0f} tokens/s)")
+    return {
+        "name": name,
+        "best_val_bpb": result.best_val_bpb,
+        "steps": result.steps,
+        "tokens": result.tokens,
+        "train_seconds": result.train_seconds,
+        "wall_seconds": time.perf_counter() - t0,
+        "tokens_per_s": rate,
+        "stopped": result.stopped,
+        "validations": result.validations,
+        "config": cfg.to_dict()["model"] | cfg.to_dict()["train"],
+    }
+
+
+def first_reaching(validations: list[dict[str, Any]], level: float, key: str) -> float | None:
+    for v in validations:
+        if v["val_bpb"] <= level:
+            return v[key]
+    return None
+
+
+def best_by(validations: list[dict[str, Any]], seconds: float) -> float | None:
+    vals = [v["val_bpb"] for v in validations if v["train_seconds"] <= seconds + 1e-6]
+    return min(vals) if vals else None
+
+
+def fmt(x: float | None, spec: str = ".3f", none: str = "not reached") -> str:
+    return none if x is None else format(x, spec)
+
+
+def render(res: dict[str, Any]) -> str:
+    peer, lstm, attn, dense, rand = (res[k] for k in ("peer", "lstm", "attention", "dense_seeded", "dense_random"))
+    target = res["target"]
+    peer_at = {round(c["seconds"]): c["val_bpb"] for c in peer["checkpoints"]}
+    s = res["seconds"]
+    ttt = first_reaching(dense["validations"], target, "train_seconds")
+    if ttt is None:
+        ttt = first_reaching(lstm["validations"], target, "train_seconds")
+    lines = [
+        START,
+        "## Generator",
+        "",
+        f"Command: `{res['command']}`  ",
+        f"Machine: {res['machine']}; torch {res['torch']}; {res['date']}  ",
+        f"Load average (1 min) during the run: {res['load']} (the machine is shared with other engineers' jobs,",
+        "so absolute seconds are noisy; peer and ours ran in the same invocation).",
+        "",
+        f"Corpus: `{res['corpus']}`, last 1/20 of lines for validation; our vocabulary {res['vocab_size']:,} words",
+        f"(min_count 1, val OOV {res['our_oov']:.2%}); peer vocabulary {res['peer_vocab']:,} (val OOV "
+        f"{res['peer_oov']:.2%}). val_bpb as BENCHMARK.md defines it; seconds are training time without validation.",
+        "",
+        "| figure | classic peer | textgen default (lstm) | target |",
+        "| --- | --- | --- | --- |",
+        f"| val_bpb after 20 s | {fmt(peer_at.get(20))} | {fmt(best_by(dense['validations'], 20))} | |",
+        f"| val_bpb after {s:.0f} s | {fmt(peer_at.get(round(s)))} | {fmt(best_by(lstm['validations'], s))} | ≤ 1.50 |",
+        f"| seconds to the peer's {s:.0f}-s val_bpb ({target:.3f}) | {s:.0f} | {fmt(ttt, '.1f')} "
+        f"(+ {res['build']['embeddings_seconds']:.0f} s embeddings stage) | ≤ 15 |",
+        f"| training throughput | {peer['windows_per_s']:,.0f} windows/s (1 predicted token each) | "
+        f"{lstm['tokens_per_s']:,.0f} tokens/s (every position predicted) | |",
+        "",
+        f"Architectures at equal training time ({s:.0f} s, same defaults otherwise):",
+        "",
+        "| arch | best val_bpb | steps | tokens/s |",
+        "| --- | --- | --- | --- |",
+        f"| lstm (default) | {fmt(lstm['best_val_bpb'])} | {lstm['steps']:,} | {lstm['tokens_per_s']:,.0f} |",
+        f"| attention (window {attn['config']['attn_window']}, general) | {fmt(attn['best_val_bpb'])} | "
+        f"{attn['steps']:,} | {attn['tokens_per_s']:,.0f} |",
+        "",
+        f"Embedding init (validation every {dense['config']['eval_every']} steps, {res['dense_seconds']:.0f} s each): "
+        "optimizer steps to reach a val_bpb level",
+        "",
+        "| init | " + " | ".join(f"steps to {lv}" for lv in LEVELS) + " | best val_bpb |",
+        "| --- | " + " | ".join("---" for _ in LEVELS) + " | --- |",
+    ]
+    for label, run in (("seeded from the word vectors (default)", dense), ("random (`--no-embeddings`)", rand)):
+        steps = " | ".join(fmt(first_reaching(run["validations"], lv, "step"), ".0f") for lv in LEVELS)
+        lines.append(f"| {label} | {steps} | {fmt(run['best_val_bpb'])} |")
+    lines += [
+        "",
+        f"Embeddings for the seeded runs: {res['build']['embeddings_how']} "
+        f"({res['build']['embeddings_seconds']:.1f} s); build-vocab {res['build']['vocab_seconds']:.1f} s.",
+        f"Raw figures: `{res['json']}`.",
+        END,
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_section(md: Path, section: str) -> None:
+    text = md.read_text(encoding="utf-8") if md.exists() else "# Benchmarks\n\n"
+    if START in text and END in text:
+        head, rest = text.split(START, 1)
+        text = head + section.rstrip("\n") + rest.split(END, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    from textgen import io
+
+    io.write_text(md, text)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", type=Path, default=SEINFELD)
+    parser.add_argument("--seconds", type=float, default=300.0, help="Training budget for peer and ours.")
+    parser.add_argument("--dense-seconds", type=float, default=60.0, help="Budget of the dense-validation runs.")
+    parser.add_argument("--work", type=Path, default=Path("/tmp/textgen-bench-generator"))
+    parser.add_argument("--out", type=Path, default=BENCH_MD)
+    args = parser.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
+    loads: list[float] = []
+    base = args.work / "base"
+    res: dict[str, Any] = {
+        "command": "python " + " ".join(sys.argv),
+        "seconds": args.seconds,
+        "dense_seconds": args.dense_seconds,
+        "corpus": str(args.corpus),
+        "torch": torch.__version__,
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.platform()}",
+    }
+    log("building the vocabulary and word vectors")
+    res["build"] = build_run(args.corpus, base)
+    corpus = json.loads((base / "corpus.json").read_text())
+    res.update(vocab_size=corpus["vocab_size"], our_oov=corpus["val_oov_rate"])
+
+    log("peer: classic recipe")
+    loads.append(os.getloadavg()[0])
+    data = PeerData.from_text(args.corpus.read_text(encoding="utf-8"))
+    res.update(peer_vocab=len(data.vocab_to_int), peer_oov=data.val_oov_rate)
+    _, run = train_peer(data, args.seconds, [20.0, 60.0, 150.0, args.seconds], log=log)
+    res["peer"] = {"checkpoints": run.checkpoints, "windows_per_s": run.windows_per_second}
+    res["target"] = run.checkpoints[-1]["val_bpb"]
+
+    dense_train = {"eval_every": 20, "patience": 1000}
+    for key, name, seconds, model, train in (
+        ("lstm", "lstm", args.seconds, {}, {}),
+        ("dense_seeded", "dense-seeded", args.dense_seconds, {}, dense_train),
+        ("dense_random", "dense-random", args.dense_seconds, {}, {**dense_train, "embeddings": None}),
+        ("attention", "attention", args.seconds, {"arch": "attention"}, {}),
+    ):
+        loads.append(os.getloadavg()[0])
+        res[key] = ours(base, args.work, name, seconds, model, train)
+    loads.append(os.getloadavg()[0])
+    res["load"] = f"{min(loads):.1f}-{max(loads):.1f}"
+    res["json"] = str(args.work / "bench_generator.json")
+    Path(res["json"]).write_text(json.dumps(res, indent=2, default=str))
+    section = render(res)
+    write_section(args.out, section)
+    print(section)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,335 @@
+"""Data-parallel training under ``torchrun``: a ``torch.distributed`` :class:`DistContext`.
+
+``torchrun --nproc-per-node N -m textgen train ...`` starts N processes with ``RANK``,
+``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR`` and ``MASTER_PORT`` set; :func:`from_env` turns that
+environment into a :class:`TorchDistContext` (NCCL for CUDA tensors, gloo for CPU tensors), or
+the single-process :data:`LOCAL` when it is absent. Each rank trains on its own block of the
+token streams (:func:`textgen.generator.data.batchify`), DDP averages the gradients, and only
+rank 0 writes. The pipeline runner hands a generator stage to torchrun with :func:`launch`,
+whose worker is this module's ``main``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import datetime
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as tdist
+from torch import Tensor, nn
+
+from textgen.errors import ArtifactError, PipelineError, TextgenError, UsageError
+from textgen.generator.config import TrainConfig
+from textgen.generator.dist import LOCAL, DistContext, pick_device
+
+# what torchrun sets for every worker; RANK/WORLD_SIZE/LOCAL_RANK mean "launched by torchrun"
+LAUNCH_KEYS = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
+REQUIRED_KEYS = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+
+
+def env_rank(environ: dict[str, str] | None = None) -> int:
+    """This process's rank as torchrun set it (0 when absent or unreadable): who reports errors."""
+    try:
+        return int((environ if environ is not None else os.environ).get("RANK", "0"))
+    except ValueError:
+        return 0
+
+
+def torchrun_env(environ: dict[str, str] | None = None) -> dict[str, Any] | None:
+    """``rank``, ``world_size``, ``local_rank``, ``master`` from a torchrun environment, or None.
+
+    Raises :class:`UsageError` when the environment is half set (say ``RANK`` without
+    ``WORLD_SIZE`` or ``MASTER_ADDR``): a hand-made launch that would hang or train alone.
+    """
+    env = environ if environ is not None else dict(os.environ)
+    present = [k for k in LAUNCH_KEYS if env.get(k)]
+    if not present:
+        return None
+    missing = [k for k in REQUIRED_KEYS if not env.get(k)]
+    if missing:
+        raise UsageError(
+            f"torchrun environment half set ({', '.join(present)} set but {', '.join(missing)} missing); "
+            "launch with `torchrun --nproc-per-node N -m textgen train ...` or unset "
+            f"{', '.join(k for k in LAUNCH_KEYS if env.get(k))}"
+        )
+    try:
+        rank, world = int(env["RANK"]), int(env["WORLD_SIZE"])
+        local = int(env.get("LOCAL_RANK") or rank)
+        int(env["MASTER_PORT"])
+    except ValueError:
+        raise UsageError(
+            "RANK, WORLD_SIZE, LOCAL_RANK and MASTER_PORT must be integers; launch with torchrun"
+        ) from None
+    if world < 1 or not 0 <= rank < world or local < 0:
+        raise UsageError(f"RANK {rank} is outside WORLD_SIZE {world}; launch with torchrun")
+    return {
+        "rank": rank,
+        "world_size": world,
+        "local_rank": local,
+        "master": f"{env['MASTER_ADDR']}:{env['MASTER_PORT']}",
+    }
+
+
+@dataclass
+class TorchDistContext(DistContext):
+    """One of ``world_size`` torchrun processes; collectives go through the default process group."""
+
+    local_rank: int = 0
+    device: torch.device = torch.device("cpu")
+    find_unused: bool = False  # DDP must look for parameters without a gradient (frozen embeddings)
+
+    def all_reduce_sum(self, tensor: Tensor) -> Tensor:
+        tdist.all_reduce(tensor, op=tdist.ReduceOp.SUM)
+        return tensor
+
+    def any(self, flag: bool) -> bool:
+        # a CPU tensor goes through gloo: no GPU synchronisation for the per-step stop check
+        t = torch.tensor([1 if flag else 0], dtype=torch.int32)
+        tdist.all_reduce(t, op=tdist.ReduceOp.SUM)
+        return bool(t.item() > 0)
+
+    def wrap(self, model: nn.Module) -> nn.Module:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        return DDP(model, device_ids=ids, find_unused_parameters=self.find_unused)
+
+    def barrier(self) -> None:
+        tdist.barrier()
+
+    def all_gather_bytes(self, data: bytes, size: int) -> list[bytes]:
+        """Every rank's ``data`` (padded or cut to ``size`` bytes), in rank order."""
+        buf = torch.zeros(size, dtype=torch.uint8)
+        raw = torch.frombuffer(bytearray(data[:size]), dtype=torch.uint8) if data else buf[:0]
+        buf[: raw.numel()] = raw
+        out = [torch.zeros_like(buf) for _ in range(self.world_size)]
+        tdist.all_gather(out, buf)
+        return [bytes(t.tolist()) for t in out]
+
+    def close(self) -> None:
+        """Leave the process group (every rank, also after an error)."""
+        if tdist.is_initialized():
+            tdist.destroy_process_group()
+
+
+def from_env(device: str = "auto", timeout_s: float = 600.0) -> DistContext:
+    """The context torchrun's environment describes: :data:`LOCAL` without one (or with one process).
+
+    CUDA ranks use the GPU ``LOCAL_RANK`` of their node; CPU tensors always go through gloo.
+    """
+    env = torchrun_env()
+    if env is None or env["world_size"] == 1:
+        return LOCAL
+    dev = pick_device(device)
+    if dev.type == "cuda":
+        count = torch.cuda.device_count()
+        if env["local_rank"] >= count:
+            raise UsageError(
+                f"local rank {env['local_rank']} has no GPU ({count} on this node); "
+                f"use --nproc-per-node {count} or --device cpu"
+            )
+        if dev.index is not None and dev.index != env["local_rank"]:
+            raise UsageError(f"--device {device} under torchrun would put every rank on one GPU; pass --device cuda")
+        dev = torch.device("cuda", env["local_rank"])
+        torch.cuda.set_device(dev)
+    backend = "cpu:gloo,cuda:nccl" if torch.cuda.is_available() else "gloo"
+    try:
+        tdist.init_process_group(backend, timeout=datetime.timedelta(seconds=timeout_s))
+    except (RuntimeError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UsageError(
+            f"cannot join the process group at {env['master']} ({first}); check the torchrun options"
+        ) from exc
+    atexit.register(_leave)
+    return TorchDistContext(env["rank"], env["world_size"], env["local_rank"], dev)
+
+
+def _leave() -> None:
+    if tdist.is_initialized():
+        tdist.destroy_process_group()
+
+
+def close(dist: DistContext) -> None:
+    """Leave the process group if ``dist`` joined one."""
+    if isinstance(dist, TorchDistContext):
+        dist.close()
+
+
+# ----- checks and state across ranks --------------------------------------------------------------
+def prepare_run(dist: DistContext, vocab_sha256: str, train_tokens: int, cfg: TrainConfig) -> None:
+    """Before training, on every rank: raise if the ranks cannot train this run together; set up DDP."""
+    if dist.world_size == 1 or not isinstance(dist, TorchDistContext):
+        return
+    dist.find_unused = cfg.freeze_embeddings  # a frozen embedding takes no gradient for a while
+    batch_size, bptt = cfg.batch_size, cfg.bptt
+    shas = [b.decode("ascii", "replace").rstrip("\0") for b in dist.all_gather_bytes(vocab_sha256.encode(), 64)]
+    odd = [r for r, s in enumerate(shas) if s != shas[0]]
+    if odd:
+        raise ArtifactError(
+            f"ranks {', '.join(map(str, odd))} have a different vocabulary than rank 0 "
+            f"(vocab.json sha256 {shas[odd[0]][:12]} vs {shas[0][:12]}); "
+            "give every node the same run dir (copy rank 0's vocab.json and *_ids.npy)"
+        )
+    streams = train_tokens // (bptt + 1)  # rows that hold at least one full chunk
+    if dist.world_size > streams:
+        raise UsageError(
+            f"world size {dist.world_size} is larger than the {streams} training streams of {bptt + 1} tokens "
+            f"that {train_tokens:,} tokens give; use at most {max(1, streams)} processes or a smaller --bptt"
+        )
+    if dist.world_size * batch_size > streams:
+        raise UsageError(
+            f"{dist.world_size} processes x --batch-size {batch_size} streams need more than the {streams} "
+            f"training streams here; use --batch-size {max(1, streams // dist.world_size)} or fewer processes"
+        )
+
+
+def _stream_dim(k: int, s: Tensor) -> int:
+    """Which dimension of state tensor ``k`` indexes streams (LSTM h/c: 1; attention memory: 0)."""
+    return 1 if s.dim() == 3 and k < 2 else 0
+
+
+def gather_streams(dist: DistContext, state: Sequence[Tensor]) -> list[Tensor]:
+    """Every rank's carried state, stacked in global stream order (a collective: call on every rank)."""
+    if dist.world_size == 1:
+        return [s.detach() for s in state]
+    out = []
+    for k, s in enumerate(state):
+        d = _stream_dim(k, s)
+        n = s.shape[d]
+        shape = list(s.shape)
+        shape[d] = n * dist.world_size
+        full = torch.zeros(shape, dtype=torch.float32, device=s.device)
+        full.narrow(d, dist.rank * n, n).copy_(s.detach().float())
+        out.append(dist.all_reduce_sum(full).to(s.dtype))
+    return out
+
+
+def shard_streams(dist: DistContext, state: Sequence[Tensor], streams: int) -> tuple[Tensor, ...]:
+    """This rank's ``streams`` rows of a global state saved by :func:`gather_streams`."""
+    return tuple(s.narrow(_stream_dim(k, s), dist.rank * streams, streams) for k, s in enumerate(state))
+
+
+def resume_layout(
+    dist: DistContext, position: dict[str, Any], state: Sequence[Tensor] | None, batch_size: int
+) -> tuple[int, tuple[Tensor, ...] | None]:
+    """Chunk index and this rank's carried state for a resume file saved with any process count.
+
+    The same global stream count (``batch_size x world_size``) gives the same rows: the index is
+    kept and each rank takes its rows of the saved state. Otherwise rows are ``train_tokens /
+    streams`` long, so chunk ``i`` of the saved layout ends at the same share of every row as chunk
+    ``i * saved / streams`` of the new one; that index is used and the state restarts from zeros.
+    """
+    index = int(position["index"])
+    saved = int(position.get("batch_size", batch_size)) * int(position.get("world_size", 1))
+    streams = batch_size * dist.world_size
+    if saved != streams:
+        return index * saved // streams, None
+    return index, (shard_streams(dist, state, batch_size) if state else None)
+
+
+# ----- the pipeline's hand-off to torchrun --------------------------------------------------------
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port free on ``host`` right now (for a single-node rendezvous)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def torchrun_command(nproc: int, module_args: Sequence[str], port: int | None = None) -> list[str]:
+    """``python -m torch.distributed.run`` for one node, rendezvous on 127.0.0.1."""
+    return [
+        sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc-per-node", str(nproc),
+        "--master-addr", "127.0.0.1", "--master-port", str(port or free_port()), "-m", *module_args,
+    ]  # fmt: skip
+
+
+def launch(run_dir: Path, config: Any, nproc: int, log: Callable[[str], None]) -> dict[str, Any]:
+    """Train ``config`` in ``run_dir`` with ``nproc`` processes under torchrun; the result dict of rank 0.
+
+    Rank 0's progress comes back as JSON lines on stdout and goes to ``log``. A failed run raises
+    :class:`PipelineError` with rank 0's one-line error; Ctrl-C (or a stopped run) raises
+    ``KeyboardInterrupt`` after the workers have saved.
+    """
+    with tempfile.TemporaryDirectory(prefix="textgen-ddp-") as tmp:
+        cfg_path = Path(tmp) / "generator_config.json"
+        cfg_path.write_text(json.dumps(config.to_dict()), encoding="utf-8")
+        cmd = torchrun_command(nproc, [__name__, str(run_dir), str(cfg_path)])
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        err_path = Path(tmp) / "stderr.txt"
+        with (
+            open(err_path, "w", encoding="utf-8") as err_file,
+            subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err_file, text=True, env=env) as proc,
+        ):
+            result: dict[str, Any] = {}
+            try:
+                assert proc.stdout is not None
+                for line in proc.stdout:
+                    with contextlib.suppress(ValueError):
+                        event = json.loads(line)
+                        if isinstance(event, dict) and event.get("kind") == "result":
+                            result = event
+                        elif isinstance(event, dict) and "message" in event:
+                            log(str(event["message"]))
+                code = proc.wait()
+            except KeyboardInterrupt:
+                proc.wait(timeout=120)  # torchrun forwards the signal; the workers save and exit
+                raise
+        stderr = err_path.read_text(encoding="utf-8", errors="replace")
+    if code == 130 or result.get("stopped") == "interrupted":
+        raise KeyboardInterrupt
+    if code != 0:
+        errors = [ln[len("error: ") :] for ln in stderr.splitlines() if ln.startswith("error: ")]
+        tail = errors[0] if errors else (stderr.strip().splitlines() or [f"exit code {code}"])[-1]
+        raise PipelineError(f"torchrun with {nproc} processes failed: {tail}")
+    return result
+
+
+def _progress_line(kind: str, info: dict[str, Any]) -> None:
+    if kind == "eval":
+        best = " (best)" if info.get("improved") else ""
+        message = f"step {info['step']}: val_bpb {info['val_bpb']:.4f}{best}"
+    elif kind == "start":
+        message = f"training: {info.get('total_steps')} steps planned"
+    else:
+        return
+    print(json.dumps({"kind": kind, "message": message}), flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Worker of :func:`launch`: ``python -m textgen.generator.distributed RUN_DIR CONFIG_JSON``."""
+    from textgen.generator.config import GeneratorConfig
+    from textgen.generator.train import result_dict, train_generator
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    quiet = env_rank() != 0
+    dist: DistContext = LOCAL
+    try:
+        if len(args) != 2:
+            raise UsageError("usage: python -m textgen.generator.distributed RUN_DIR CONFIG_JSON (under torchrun)")
+        config = GeneratorConfig.from_dict(json.loads(Path(args[1]).read_text(encoding="utf-8")))
+        dist = from_env(config.train.device)
+        result = train_generator(args[0], config, _progress_line if dist.is_main else None, dist=dist)
+        if dist.is_main:
+            print(json.dumps({"kind": "result", **result_dict(result)}), flush=True)
+        return 130 if result.interrupted else 0
+    except TextgenError as exc:
+        if not quiet:
+            print(f"error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)
+        return exc.exit_code
+    finally:
+        close(dist)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
