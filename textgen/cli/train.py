@@ -67,9 +67,13 @@ def train_cmd(
 ) -> None:
     """Train the word-level generator on the run's token ids; keeps the best checkpoint on validation."""
     from textgen.generator.config import PRESETS, GeneratorConfig, ModelConfig, TrainConfig
+    from textgen.generator.distributed import env_rank, from_env
     from textgen.generator.pretrained import describe
     from textgen.generator.train import result_dict, train_generator
 
+    if env_rank() != 0:  # under torchrun rank 0 alone prints (errors too); every rank exits alike
+        console.quiet = err_console.quiet = True
+    dist = from_env(device or "auto")  # under torchrun: join the process group (left at exit)
     if preset not in PRESETS:
         raise UsageError(f"--preset must be one of {'|'.join(PRESETS)}, got {preset!r}")
     if no_embeddings and embeddings is not None:
@@ -87,7 +91,7 @@ def train_cmd(
     config = GeneratorConfig(model_cfg, train_cfg).validate()
 
     with _ProgressBar() as bar:
-        result = train_generator(run_dir, config, bar.update, resume=resume)
+        result = train_generator(run_dir, config, bar.update, resume=resume, dist=dist)
     if as_json:
         console.print_json(json.dumps(result_dict(result)))
     else:
@@ -101,7 +105,7 @@ def train_cmd(
             markup=False,
             highlight=False,
         )
-    if not result.interrupted and not resume:
+    if not result.interrupted and not resume and dist.is_main:
         from textgen.cli.pipeline import record_run  # so `textgen run` does not redo this stage
 
         record_run(run_dir, "generator", {k: v for k, v in {**model_cfg.to_dict(), **train_cfg.to_dict()}.items()
