@@ -2,4 +2,20 @@
 
 from __future__ import annotations
 
+import os
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from textgen.generate.api import TextGenerator
+
 __version__ = "0.1.0"
+
+
+def load(run_dir: str | os.PathLike[str] | None = None, device: Any = "auto") -> TextGenerator:
+    """The trained generator of ``run_dir``: ``textgen.load("runs/default").generate(prime="jerry")``.
+
+    Imports torch on first use, so ``import textgen`` stays light.
+    """
+    from textgen.generate.api import load as _load
+
+    return _load(run_dir, device=device)

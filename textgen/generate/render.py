@@ -1,0 +1,111 @@
+"""Generated tokens -> readable script, and the user's prime text -> tokens.
+
+Rendering builds on :func:`textgen.text.detokenize`: punctuation tokens become punctuation with
+natural spacing, one ``speaker: line`` per turn with a blank line between turns, stage directions
+in parentheses, ``<laugh>`` as ``[laughter]``. On top of that it starts a new turn when a speaker
+token turns up mid-line, drops a final ``<eos>``, and (for lower-cased corpora) restores capitals:
+speaker names, the first word of each sentence and the pronoun ``I``.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+
+from textgen.errors import UsageError
+from textgen.text import symbols
+from textgen.text.detokenize import detokenize
+from textgen.text.tokenizer import ScriptTokenizer, TokenizerSettings
+from textgen.vocab import Vocab
+
+_SENTENCE_END = {".", "!", "?", "...", "!!", "??", "?!"}
+_BREAKS = {symbols.RETURN, symbols.TURN}
+
+
+@functools.lru_cache(maxsize=4)
+def _tokenizer(settings: TokenizerSettings) -> ScriptTokenizer:
+    return ScriptTokenizer(settings)
+
+
+def prime_tokens(prime: str, vocab: Vocab) -> list[str]:
+    """Tokens for ``prime``: a lone speaker name starts that speaker's turn (``jerry`` -> ``jerry:``)
+    when the vocabulary has it; otherwise the text is tokenized like the corpus. Every token must be
+    in the vocabulary (:class:`~textgen.errors.UnknownWordError` lists the closest entries)."""
+    text = prime.strip()
+    if not text:
+        raise UsageError("--prime is empty; give one or more words to start from, e.g. --prime jerry")
+    lowered = text.lower() if vocab.tokenizer.lowercase else text
+    if not lowered.endswith(":"):
+        speaker = symbols.speaker_token(lowered)
+        if speaker in vocab:
+            return [speaker]
+    tokens = _tokenizer(vocab.tokenizer).tokenize(text)
+    if not tokens:
+        raise UsageError(f"--prime {prime!r} has no tokens; give one or more words, e.g. --prime jerry")
+    for token in tokens:
+        vocab.require(token)
+    return tokens
+
+
+def script_tokens(tokens: Sequence[str]) -> list[str]:
+    """Tokens cleaned for display: stop at ``<eos>``, no pad/unk, a speaker mid-line opens a new turn."""
+    out: list[str] = []
+    for token in tokens:
+        if token == symbols.EOS:
+            break
+        if token in (symbols.PAD, symbols.UNK):
+            continue
+        if symbols.is_speaker(token) and out and out[-1] not in _BREAKS:
+            out.append(symbols.TURN)
+        out.append(token)
+    return out
+
+
+def proper_names(vocab: Vocab) -> frozenset[str]:
+    """Words that are mostly names: a speaker token ``w:`` used at least half as often as the word ``w``."""
+    names = set()
+    for token, count in zip(vocab.itos, vocab.counts, strict=True):
+        if symbols.is_speaker(token) and "_" not in token:
+            word = token[:-1]
+            word_count = vocab.counts[vocab.stoi[word]] if word in vocab.stoi else 0
+            if count >= word_count / 2:
+                names.add(word)
+    return frozenset(names)
+
+
+def truecase(tokens: Sequence[str], names: frozenset[str] = frozenset()) -> list[str]:
+    """Capitalise speaker names, sentence starts, ``i`` and ``names`` (stage directions keep their case)."""
+    out: list[str] = []
+    start, saved, depth = True, True, 0
+    for token in tokens:
+        text = symbols.punct_text(token)
+        if token in _BREAKS:
+            start, depth = True, 0
+        elif symbols.is_speaker(token):
+            token = "_".join(_cap(part) for part in token[:-1].split("_")) + ":"
+            start = True
+        elif text == "(":
+            saved, depth = start, depth + 1
+        elif text == ")":
+            depth = max(0, depth - 1)
+            start = saved if depth == 0 else start
+        elif text is not None:
+            if text in _SENTENCE_END and depth == 0:
+                start = True
+        elif token not in symbols.MARKER_TEXT and token not in (symbols.PAD, symbols.UNK):
+            if token == "i" or token in names or (start and depth == 0):
+                token = _cap(token)
+            if any(c.isalnum() for c in token) and depth == 0:
+                start = False
+        out.append(token)
+    return out
+
+
+def _cap(word: str) -> str:
+    return word[:1].upper() + word[1:] if word[:1].isalpha() else word
+
+
+def render(tokens: Sequence[str], restore_case: bool = True, names: frozenset[str] = frozenset()) -> str:
+    """Readable script text for ``tokens`` (prime included); ``names`` are capitalised everywhere."""
+    clean = script_tokens(tokens)
+    return detokenize(truecase(clean, names) if restore_case else clean)

@@ -1,0 +1,189 @@
+"""Choosing the next token from the model's log-probabilities, for a whole batch at once.
+
+Order of operations per step (each optional except the bans):
+
+1. banned ids (``<pad>``, ``<unk>``) get probability zero;
+2. repetition penalty: tokens already in a stream's history have their probability raised to the
+   power ``r`` (``log p * r``; CTRL's rule for negative scores). Structural tokens (punctuation,
+   breaks, speakers, laughs, ``<eos>``) are exempt, so a script keeps its shape;
+3. ``greedy``: argmax. Otherwise temperature, then top-k, then top-p (the nucleus is taken over the
+   distribution renormalised after top-k, as Hugging Face does), then one draw per stream from a
+   seeded :class:`torch.Generator`.
+
+Top-k/top-p never sort the whole vocabulary: they work on a ``topk`` shortlist, and top-p falls back
+to a full sort only for a step whose shortlist holds less than ``top_p`` of the mass.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from textgen.errors import UsageError
+from textgen.text import symbols
+
+# top-p without top-k: candidates examined before falling back to a full sort
+_NUCLEUS_SHORTLIST = 256
+
+
+@dataclass(frozen=True)
+class SamplingSettings:
+    """How the next token is chosen (validated by :meth:`validate`)."""
+
+    temperature: float = 1.0
+    top_k: int = 0  # 0: off
+    top_p: float = 0.9  # 1.0: off
+    repetition_penalty: float = 1.0  # 1.0: off; > 1 discourages repeats
+    greedy: bool = False
+
+    def validate(self) -> SamplingSettings:
+        """Raise :class:`UsageError` for values that cannot mean anything."""
+        t = self.temperature
+        if not math.isfinite(t) or t <= 0:
+            raise UsageError(f"--temperature must be > 0, got {t}; for deterministic most-likely output use --greedy")
+        if self.top_k < 0:
+            raise UsageError(f"--top-k must be >= 0 (0 turns it off), got {self.top_k}")
+        if not (0.0 < self.top_p <= 1.0) or math.isnan(self.top_p):
+            raise UsageError(f"--top-p must be in (0, 1] (1 turns it off), got {self.top_p}")
+        r = self.repetition_penalty
+        if not math.isfinite(r) or r <= 0:
+            raise UsageError(f"--repetition-penalty must be > 0 (1 turns it off, 1.1-1.3 is typical), got {r}")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def structural_mask(itos: Sequence[str]) -> Tensor:
+    """True for tokens exempt from the repetition penalty (punctuation, breaks, speakers, markers)."""
+    exempt = {symbols.RETURN, symbols.TURN, symbols.LAUGH, symbols.EOS, symbols.PAD, symbols.UNK}
+    flags = [tok in exempt or symbols.is_speaker(tok) or symbols.punct_text(tok) is not None for tok in itos]
+    return torch.tensor(flags, dtype=torch.bool)
+
+
+class Sampler:
+    """Batched, seeded next-token choice; keeps each stream's token history for the penalty."""
+
+    def __init__(
+        self,
+        settings: SamplingSettings,
+        vocab_size: int,
+        banned_ids: Sequence[int],
+        exempt: Tensor | None = None,
+        seed: int = 0,
+        device: torch.device | str = "cpu",
+    ) -> None:
+        self.settings = settings.validate()
+        self.vocab_size = vocab_size
+        self.device = torch.device(device)
+        self.banned = torch.tensor(sorted(set(banned_ids)), dtype=torch.long, device=self.device)
+        self.generator = torch.Generator(device=self.device)
+        self.generator.manual_seed(seed)
+        self.penalize = settings.repetition_penalty != 1.0
+        self.penalizable = (
+            ~exempt.to(self.device)
+            if exempt is not None
+            else torch.ones(vocab_size, dtype=torch.bool, device=self.device)
+        )
+        self.seen: Tensor | None = None
+
+    @property
+    def prune_mode(self) -> str | None:
+        """Which exact tail-pruning rule applies (see :mod:`textgen.generate.lazy`), or None."""
+        s = self.settings
+        if self.device.type != "cpu":  # pruning decisions would sync the host every step
+            return None
+        if s.greedy and s.repetition_penalty >= 1.0:
+            return "greedy"
+        if s.top_k and s.repetition_penalty >= 1.0:
+            return "top_k"
+        if s.top_p < 1.0 and s.temperature == 1.0 and s.repetition_penalty == 1.0:
+            return "top_p"
+        return None
+
+    def cluster_needed(self, short: Tensor, log_mass: Tensor, all_masses: Tensor) -> Tensor:
+        """``[B]`` bool: may a word of a cluster with log-mass ``log_mass`` be chosen, given the
+        shortlist's scores ``short`` (bans and penalty applied) and every cluster's log-mass?"""
+        mode, s = self.prune_mode, self.settings
+        if mode == "greedy":
+            return log_mass >= short.max(dim=-1).values
+        if mode == "top_k":
+            if s.top_k >= short.shape[-1]:
+                return torch.ones_like(log_mass, dtype=torch.bool)
+            return log_mass >= short.topk(s.top_k, dim=-1).values[:, -1]
+        if mode == "top_p":
+            p = short.exp()
+            total = p.sum(dim=-1) + all_masses.exp().sum(dim=-1)
+            ahead = (p * (short > log_mass.unsqueeze(1))).sum(dim=-1)
+            return ahead < s.top_p * total
+        return torch.ones_like(log_mass, dtype=torch.bool)
+
+    def start(self, history: Tensor) -> None:
+        """Record the prime (``[B, T]`` ids) as every stream's history."""
+        if self.penalize:
+            self.seen = torch.zeros(history.shape[0], self.vocab_size, dtype=torch.bool, device=self.device)
+            self.seen.scatter_(1, history.to(self.device), True)
+
+    def observe(self, ids: Tensor) -> None:
+        """Add the tokens just chosen (``[B]``) to the histories."""
+        if self.seen is not None:
+            self.seen.scatter_(1, ids.unsqueeze(1), True)
+
+    def scores(self, log_probs: Tensor) -> Tensor:
+        """Log-scores after the bans and the repetition penalty (``[B, V]``, float32, a new tensor)."""
+        scores = log_probs.float().clone()
+        if self.banned.numel():
+            scores.index_fill_(1, self.banned, float("-inf"))
+        if self.seen is not None:
+            mask = self.seen & self.penalizable
+            scores = torch.where(mask, scores * self.settings.repetition_penalty, scores)
+        return scores
+
+    def __call__(self, log_probs: Tensor) -> Tensor:
+        """Choose one token per stream from ``[B, V]`` log-probabilities; returns ``[B]`` ids."""
+        s = self.settings
+        scores = self.scores(log_probs)
+        if s.greedy:
+            ids = scores.argmax(dim=-1)
+        else:
+            ids = self._draw(scores / s.temperature if s.temperature != 1.0 else scores).squeeze(1)
+        self.observe(ids)
+        return ids
+
+    # -- sampling --------------------------------------------------------------------------------
+    def _draw(self, scores: Tensor) -> Tensor:
+        """``[B, 1]`` ids drawn from ``scores`` after top-k / top-p."""
+        s = self.settings
+        v = scores.shape[-1]
+        if s.top_k and s.top_k < v:
+            vals, idx = scores.topk(s.top_k, dim=-1)  # sorted, descending
+            probs = torch.softmax(vals, dim=-1)
+            if s.top_p < 1.0:
+                probs = _nucleus(probs, s.top_p)
+            return idx.gather(1, self._multinomial(probs))
+        if s.top_p < 1.0:
+            k = min(_NUCLEUS_SHORTLIST, v)
+            lse = torch.logsumexp(scores, dim=-1, keepdim=True)
+            vals, idx = scores.topk(k, dim=-1)
+            probs = (vals - lse).exp()  # true probabilities of the shortlist
+            if k < v and bool((probs.sum(dim=-1) < s.top_p).any()):
+                vals, idx = scores.sort(dim=-1, descending=True)  # rare: a flat distribution
+                probs = (vals - lse).exp()
+            return idx.gather(1, self._multinomial(_nucleus(probs, s.top_p)))
+        return self._multinomial(torch.softmax(scores, dim=-1))
+
+    def _multinomial(self, probs: Tensor) -> Tensor:
+        return torch.multinomial(probs, 1, generator=self.generator)
+
+
+def _nucleus(probs: Tensor, top_p: float) -> Tensor:
+    """Zero the probabilities (true ones, sorted descending per row) outside the smallest set holding ``top_p``."""
+    before = probs.cumsum(dim=-1) - probs  # mass strictly ahead of each candidate
+    keep = before < top_p
+    keep[:, 0] = True
+    return probs * keep
