@@ -108,8 +108,8 @@ def train_cmd(
     if not result.interrupted and not resume and dist.is_main:
         from textgen.cli.pipeline import record_run  # so `textgen run` does not redo this stage
 
-        record_run(run_dir, "generator", {k: v for k, v in {**model_cfg.to_dict(), **train_cfg.to_dict()}.items()
-                                          if k != "vocab_size"})
+        params = {**model_cfg.to_dict(), **train_cfg.to_dict(), "nproc_per_node": dist.world_size}
+        record_run(run_dir, "generator", {k: v for k, v in params.items() if k != "vocab_size"})
     if result.interrupted:
         err_console.print(f"interrupted: checkpoint saved; continue with `textgen train --run-dir {run_dir} --resume`")
         raise typer.Exit(130)

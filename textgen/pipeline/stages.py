@@ -176,6 +176,12 @@ def _run_generator(run_dir: Path, p: Mapping[str, Any], log: Log) -> None:
             log(f"training: {info.get('total_steps')} steps planned")
 
     model, train = _generator_configs(p)
+    if p.get("nproc_per_node", 1) > 1:  # hand the stage to torchrun: DDP on this node
+        from textgen.generator.distributed import launch
+
+        res = launch(run_dir, GeneratorConfig(model, train), p["nproc_per_node"], log)
+        log(f"stopped: {res.get('stopped')} after {res.get('steps')} steps; best val_bpb {res.get('best_val_bpb')}")
+        return
     result = train_generator(run_dir, GeneratorConfig(model, train), progress=lambda k, i: progress(k, i))
     if result.interrupted:
         raise KeyboardInterrupt  # a stopped run is not a finished stage: keep the previous outputs
@@ -192,6 +198,7 @@ def _generator_kind() -> StageKind:
     clash = set(params) & set(train)
     assert not clash, f"generator parameter names clash: {clash}"
     params.update(train)
+    params["nproc_per_node"] = Param("int", 1, min=1, help="torchrun processes (DDP); global batch = batch_size x this")
     choices = {"arch": cfg.ARCHS, "softmax": cfg.SOFTMAXES, "attn_score": cfg.ATTN_SCORES}
     choices |= {"optimizer": cfg.OPTIMIZERS, "schedule": cfg.SCHEDULES, "amp": cfg.AMP_MODES}
     for name, allowed in choices.items():
