@@ -33,7 +33,7 @@ class ModelConfig:
     vocab_size: int = 0  # 0: the size of the run's vocabulary
     arch: str = "lstm"
     emb_dim: int = 0  # 0: the width of the run's word vectors, or 200 without them
-    hidden: int = 512
+    hidden: int = 256
     layers: int = 1
     dropout: float = 0.4  # on LSTM outputs (and between layers)
     emb_dropout: float = 0.1  # drops whole word vectors at input positions
@@ -89,12 +89,12 @@ def auto_cutoffs(vocab_size: int) -> tuple[int, ...]:
 class TrainConfig:
     """Training-loop settings; defaults are sized for a 2-core CPU (see bench/BENCHMARKS.md)."""
 
-    batch_size: int = 32
+    batch_size: int = 64
     bptt: int = 32
-    lr: float = 3e-3
+    lr: float = 5e-3
     optimizer: str = "adamw"
     weight_decay: float = 0.1
-    warmup_steps: int = 100
+    warmup_steps: int = 50
     schedule: str = "plateau"
     lr_decay: float = 0.5  # plateau: multiply the lr by this when validation stops improving
     min_lr: float = 1e-5
