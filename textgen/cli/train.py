@@ -68,7 +68,6 @@ def train_cmd(
     """Train the word-level generator on the run's token ids; keeps the best checkpoint on validation."""
     from textgen.generator.config import PRESETS, GeneratorConfig, ModelConfig, TrainConfig
     from textgen.generator.distributed import env_rank, from_env
-    from textgen.generator.pretrained import describe
     from textgen.generator.train import result_dict, train_generator
 
     if env_rank() != 0:  # under torchrun rank 0 alone prints (errors too); every rank exits alike
@@ -95,8 +94,6 @@ def train_cmd(
     if as_json:
         console.print_json(json.dumps(result_dict(result)))
     else:
-        if not resume:
-            console.print(describe(result.embeddings), markup=False, highlight=False)
         best = f"{result.best_val_bpb:.4f}" if result.best_val_bpb is not None else "n/a"
         console.print(
             f"stopped ({result.stopped}) after {result.steps:,} steps, {result.tokens:,} tokens, "
@@ -152,6 +149,11 @@ class _ProgressBar:
         if kind == "start":  # the bar appears once training really starts (errors come before)
             self.total_steps, self.max_seconds = info.get("total_steps"), info.get("max_seconds")
             if self.task is None:
+                from textgen.generator.pretrained import describe
+
+                if info.get("step", 0) == 0:
+                    console.print(describe(info.get("embeddings") or {}), markup=False, highlight=False)
+                console.print(f"training on {info.get('device')}", markup=False, highlight=False)
                 self.bar.__enter__()
                 self.task = self.bar.add_task("training", total=1000, step=0, loss="-", ppl="-", rate="-", val="")
             return

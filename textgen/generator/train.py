@@ -293,6 +293,8 @@ class Trainer:
                 "max_seconds": cfg.max_seconds,
                 "step": self.step,
                 "train_seconds": self.train_seconds,
+                "embeddings": self.config.embeddings,
+                "device": str(self.device),
             },
         )
         while self.epoch < cfg.epochs:
