@@ -68,12 +68,15 @@ def run_config(name: str, base: Path, work: Path, nproc: int, batch: int, steps:
 
 
 PAPER = """\
-Why two processes do not beat one here: the machine has 2 cores, and one process already keeps both
-busy with intra-op threads, so two 1-thread processes add no compute; they add a gloo all-reduce of
-the 3.1M gradients (12.5 MB) every step over loopback and a per-step stop check. `2p` vs `1p-1t` is
-the scaling per core (ideal 2x); `2p-same-global` vs `1p` is the cost of splitting the same work.
-On a shared machine a process whose threads outnumber the free cores can slow down many-fold
-(OpenMP spin-waits), so the `1p` figures are the noisiest.
+Reading the table: `2p` vs `1p-1t` is the scaling per core (ideal 2x); what is lost goes to the gloo
+all-reduce of the 3.1M gradients (12.5 MB) over loopback every step, the per-step stop check, and
+the other jobs sharing the 2 cores. `2p-same-global` trains the `1p` global batch split in two
+halves, each with half-size matmuls, so it gains less. `1p` uses both cores with intra-op threads:
+with both cores free that is the cheaper way to use them (no gradient exchange), but here other jobs
+held a core during the runs, and a process with more OpenMP threads than free cores slows down
+many-fold (spin-waits at every parallel region), hence its low, erratic figures. So on 2 shared
+cores, more processes only pay off against an oversubscribed threaded process; data parallelism is
+for more devices.
 
 ### Estimate on paper: a billion-token corpus on 8 and 64 GPUs
 
