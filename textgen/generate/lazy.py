@@ -59,7 +59,7 @@ class LazyAdaptive:
         clusters = list(zip(self.bounds[1:-1], self.bounds[2:], strict=True))
         for k, (lo, _) in enumerate(clusters):
             out[:, lo] = head[:, s + k]  # placeholder: the cluster's whole mass
-        short = sampler.scores(out)[:, :s]
+        short = sampler.scores(head[:, :s])
         for k, (lo, hi) in enumerate(clusters):
             need = sampler.cluster_needed(short, head[:, s + k], head[:, s:])
             rows = need.nonzero().squeeze(1)

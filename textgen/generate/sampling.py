@@ -135,12 +135,17 @@ class Sampler:
             self.seen.scatter_(1, ids.unsqueeze(1), True)
 
     def scores(self, log_probs: Tensor) -> Tensor:
-        """Log-scores after the bans and the repetition penalty (``[B, V]``, float32, a new tensor)."""
+        """Log-scores after the bans and the repetition penalty (float32, a new tensor).
+
+        ``log_probs`` is ``[B, V]``, or ``[B, W]`` for the first W ids of the vocabulary.
+        """
+        width = log_probs.shape[-1]
         scores = log_probs.float().clone()
-        if self.banned.numel():
-            scores.index_fill_(1, self.banned, float("-inf"))
+        banned = self.banned if width == self.vocab_size else self.banned[self.banned < width]
+        if banned.numel():
+            scores.index_fill_(1, banned, float("-inf"))
         if self.seen is not None:
-            mask = self.seen & self.penalizable
+            mask = self.seen[:, :width] & self.penalizable[:width]
             scores = torch.where(mask, scores * self.settings.repetition_penalty, scores)
         return scores
 
@@ -171,10 +176,14 @@ class Sampler:
             lse = torch.logsumexp(scores, dim=-1, keepdim=True)
             vals, idx = scores.topk(k, dim=-1)
             probs = (vals - lse).exp()  # true probabilities of the shortlist
-            if k < v and bool((probs.sum(dim=-1) < s.top_p).any()):
-                vals, idx = scores.sort(dim=-1, descending=True)  # rare: a flat distribution
-                probs = (vals - lse).exp()
-            return idx.gather(1, self._multinomial(_nucleus(probs, s.top_p)))
+            ids = idx.gather(1, self._multinomial(_nucleus(probs, s.top_p)))
+            if k < v:  # rows whose nucleus is wider than the shortlist (flat distributions): sort them fully
+                rows = (probs.sum(dim=-1) < s.top_p).nonzero().squeeze(1)
+                if rows.numel():
+                    vals, idx = scores.index_select(0, rows).sort(dim=-1, descending=True)
+                    probs = (vals - lse.index_select(0, rows)).exp()
+                    ids[rows] = idx.gather(1, self._multinomial(_nucleus(probs, s.top_p)))
+            return ids
         return self._multinomial(torch.softmax(scores, dim=-1))
 
     def _multinomial(self, probs: Tensor) -> Tensor:
