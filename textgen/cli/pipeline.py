@@ -19,7 +19,10 @@ PipelineArg = Annotated[
     Path, typer.Argument(help="Pipeline file, e.g. pipelines/seinfeld.yaml.", exists=True, dir_okay=False)
 ]
 RunDirOpt = Annotated[Path | None, typer.Option("--run-dir", help="Run directory (overrides the pipeline's).")]
-SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Override a parameter: stage.key=value (repeatable).")]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option("--set", metavar="STAGE.KEY=VALUE", help="Override a parameter: stage.key=value (repeatable)."),
+]
 
 
 class _OptionalForce(TyperCommand):
@@ -64,8 +67,10 @@ def run_cmd(
         str | None, typer.Option("--force", metavar="[STAGE]", help="Rerun every stage, or just STAGE.")
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would run and why; change nothing.")] = False,
-    until: Annotated[str | None, typer.Option("--until", help="Stop after this stage.")] = None,
-    from_: Annotated[str | None, typer.Option("--from", help="Start at this stage (earlier ones untouched).")] = None,
+    until: Annotated[str | None, typer.Option("--until", metavar="STAGE", help="Stop after this stage.")] = None,
+    from_: Annotated[
+        str | None, typer.Option("--from", metavar="STAGE", help="Start at this stage (earlier ones untouched).")
+    ] = None,
     set_: SetOpt = None,
 ) -> None:
     """Run a pipeline, skipping every stage whose code, params and inputs are unchanged."""
