@@ -162,7 +162,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (the machine is shared)")
-    parser.add_argument("--train-seconds", type=float, default=0.0, help="also bench a peer-sized model trained this long")
+    parser.add_argument(
+        "--train-seconds", type=float, default=0.0, help="also bench a peer-sized model trained so long"
+    )
     parser.add_argument("--run-dir", type=Path, default=None, help="also bench this trained run")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--json", type=Path, default=None)
@@ -180,10 +182,13 @@ def main() -> None:
         return len(peer_generate(peer_model, data, "jerry", args.tokens, top_k=5)) - 1
 
     rows: list[dict[str, Any]] = []
-    models: dict[str, str] = {"peer": f"PeerRNN(vocab {args.vocab_size:,}): Embedding 300 -> LSTM 250 x2 -> Linear, 10-word window, top-k 5"}
+    models: dict[str, str] = {
+        "peer": f"PeerRNN(vocab {args.vocab_size:,}): Embedding 300 -> LSTM 250 x2 -> Linear, 10-word window, top-k 5"
+    }
     vocab = synthetic_vocab(args.vocab_size)
     for softmax in ("adaptive", "full"):
-        cfg = ModelConfig(vocab_size=args.vocab_size, softmax=softmax, cutoffs=(2000, 8000) if softmax == "adaptive" else (), **PEER_SIZES)  # type: ignore[arg-type]
+        cutoffs = (2000, 8000) if softmax == "adaptive" else ()
+        cfg = ModelConfig(vocab_size=args.vocab_size, softmax=softmax, cutoffs=cutoffs, **PEER_SIZES)  # type: ignore[arg-type]
         gen = TextGenerator(build_model(cfg).to(device).eval(), vocab, device, GeneratorConfig(cfg))
         label = f"untrained {softmax}"
         models[label] = sizes_of(gen)
@@ -200,12 +205,14 @@ def main() -> None:
 
             torch.set_num_threads(args.threads)  # training may have changed it
             gen = textgen.load(run, device=device)
-            models[label] = sizes_of(gen) + f" (val_bpb {gen.config.metrics.get('best_val_bpb', gen.config.metrics.get('val_bpb', '?'))})"
+            metrics = gen.config.metrics
+            models[label] = sizes_of(gen) + f" (val_bpb {metrics.get('best_val_bpb', metrics.get('val_bpb', '?'))})"
             log(f"== {label}")
             rows += bench_model(label, gen, peer, args, trained=True)
 
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {args.threads} torch thread(s), {device}"
+    cpu = platform.processor() or platform.machine()
+    machine = f"{cpu}, {os.cpu_count()} cores, {args.threads} torch thread(s), {device}"
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     meta = {
         "command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
@@ -220,7 +227,7 @@ def main() -> None:
     body = (
         f"`{meta['command']}`: {meta['date']}, {machine}, torch {torch.__version__}, "
         f"load average {load:.1f} at the end. {args.tokens} tokens primed with `jerry`, median of {args.repeats} "
-        f"interleaved repeats; \"default\" is top-p 0.9, \"x{args.batch}\" one batch of {args.batch} samples "
+        f'interleaved repeats; "default" is top-p 0.9, "x{args.batch}" one batch of {args.batch} samples '
         f"(aggregate tokens/s). Targets: single stream >= 5x the peer, {args.batch} samples >= 50x.\n\n"
         + table(rows, models)
         + "\n"

@@ -44,9 +44,7 @@ def test_render_script_layout() -> None:
         "||question_mark||", "gus:", "i", "did", "n't", "||exclamation_mark||", "<eos>", "never", "shown",
     ]  # fmt: skip
     assert render(tokens, names=frozenset({"gerald"})) == (
-        "Maya: (holding a jar) Okay, this is Gerald. [laughter]\n\n"
-        "Theo: You named the bread?\n\n"
-        "Gus: I didn't!\n"
+        "Maya: (holding a jar) Okay, this is Gerald. [laughter]\n\nTheo: You named the bread?\n\nGus: I didn't!\n"
     )
     plain = render(tokens, restore_case=False)
     assert plain.startswith("maya: (holding a jar) okay, this is gerald. [laughter]\n\ntheo:")
@@ -55,9 +53,9 @@ def test_render_script_layout() -> None:
 
 def test_script_tokens_and_truecase_rules() -> None:
     assert script_tokens(["a", "<pad>", "<unk>", "jerry:", "b"]) == ["a", symbols.TURN, "jerry:", "b"]
-    assert truecase(["mr._pitt:", "i", "said", "||period||", "so", "||left_parentheses||", "i", "sit", "||right_parentheses||"]) == [
-        "Mr._Pitt:", "I", "said", "||period||", "So", "||left_parentheses||", "I", "sit", "||right_parentheses||",
-    ]  # fmt: skip
+    lp, rp = "||left_parentheses||", "||right_parentheses||"
+    got = truecase(["mr._pitt:", "i", "said", "||period||", "so", lp, "i", "sit", rp, "now"])
+    assert got == ["Mr._Pitt:", "I", "said", "||period||", "So", lp, "I", "sit", rp, "now"]
 
 
 def test_proper_names_come_from_speakers(vocab: Vocab) -> None:
