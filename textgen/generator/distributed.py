@@ -23,7 +23,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.distributed as tdist
@@ -162,22 +162,25 @@ def _leave() -> None:
 
 def close(dist: DistContext) -> None:
     """Leave the process group if ``dist`` joined one."""
-    if isinstance(dist, TorchDistContext):
-        dist.close()
+    leave = getattr(dist, "close", None)
+    if callable(leave):
+        leave()
 
 
 # ----- checks and state across ranks --------------------------------------------------------------
 def prepare_run(dist: DistContext, vocab_sha256: str, train_tokens: int, cfg: TrainConfig) -> None:
     """Before training, on every rank: raise if the ranks cannot train this run together; set up DDP."""
-    if dist.world_size == 1 or not isinstance(dist, TorchDistContext):
+    if dist.world_size == 1 or not hasattr(dist, "all_gather_bytes"):  # duck-typed: survives `python -m`
         return
+    dist = cast(TorchDistContext, dist)
     dist.find_unused = cfg.freeze_embeddings  # a frozen embedding takes no gradient for a while
     batch_size, bptt = cfg.batch_size, cfg.bptt
     shas = [b.decode("ascii", "replace").rstrip("\0") for b in dist.all_gather_bytes(vocab_sha256.encode(), 64)]
     odd = [r for r, s in enumerate(shas) if s != shas[0]]
     if odd:
         raise ArtifactError(
-            f"ranks {', '.join(map(str, odd))} have a different vocabulary than rank 0 "
+            f"{'ranks' if len(odd) > 1 else 'rank'} {', '.join(map(str, odd))} "
+            f"{'have' if len(odd) > 1 else 'has'} a different vocabulary than rank 0 "
             f"(vocab.json sha256 {shas[odd[0]][:12]} vs {shas[0][:12]}); "
             "give every node the same run dir (copy rank 0's vocab.json and *_ids.npy)"
         )
@@ -331,5 +334,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         close(dist)
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # run the imported module's main, so that its classes are the ones train.py sees
+    from textgen.generator.distributed import main as _main
+
+    sys.exit(_main())
