@@ -239,3 +239,12 @@ def test_pipeline_hands_the_generator_stage_to_torchrun(vocab_run_dir_session: P
     assert np.isfinite(io.read_json(run_dir / "generator.json")["metrics"]["val_bpb"])
     lock = io.read_json(run_dir / "pipeline.lock")
     assert lock["stages"]["generator"]["params"]["nproc_per_node"] == 2
+    from typer.testing import CliRunner
+
+    from textgen.cli import app
+
+    base = ["run", str(spec_file), "--run-dir", str(run_dir), "--dry-run", "--set", "generator.device=cpu"]
+    same = CliRunner().invoke(app, [*base, "--nproc-per-node", "2"])
+    assert same.exit_code == 0 and "params changed" not in same.output
+    fewer = CliRunner().invoke(app, [*base, "--nproc-per-node", "1"])
+    assert fewer.exit_code == 0 and "nproc_per_node 2 -> 1" in fewer.output

@@ -72,9 +72,13 @@ def run_cmd(
         str | None, typer.Option("--from", metavar="STAGE", help="Start at this stage (earlier ones untouched).")
     ] = None,
     set_: SetOpt = None,
+    nproc_per_node: Annotated[
+        int | None, typer.Option("--nproc-per-node", help="Train the generator stage with N torchrun processes.")
+    ] = None,
 ) -> None:
     """Run a pipeline, skipping every stage whose code, params and inputs are unchanged."""
-    spec = _load(pipeline, set_)
+    ddp = [f"generator.nproc_per_node={nproc_per_node}"] if nproc_per_node is not None else []
+    spec = _load(pipeline, [*(set_ or []), *ddp])  # same as --set generator.nproc_per_node=N
     runner = Runner(spec, run_dir)
     for warning in runner.warnings:
         err_console.print(f"warning: {warning}", markup=False)
