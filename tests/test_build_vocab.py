@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import SHARED_SEINFELD
 from typer.testing import CliRunner
 
-from conftest import SHARED_SEINFELD
 from textgen.cli import app
 from textgen.io import read_npy
 from textgen.text import ScriptTokenizer

@@ -11,7 +11,6 @@ from textgen.text.detokenize import normal_form
 from textgen.text.parallel import tokenize_lines_parallel
 from textgen.text.symbols import EOS, LAUGH, RETURN, TURN, punct_text, punct_token
 
-
 _TOK = ScriptTokenizer()
 
 
@@ -29,7 +28,8 @@ def test_classic_punctuation_becomes_named_tokens(tok: ScriptTokenizer) -> None:
 
 
 def test_hyphenated_words_stay_whole(tok: ScriptTokenizer) -> None:
-    assert tok.tokenize("co-op e-mail x - y a--b") == ["co-op", "e-mail", "x", "||dash||", "y", "a", "||double_dash||", "b"]
+    expected = ["co-op", "e-mail", "x", "||dash||", "y", "a", "||double_dash||", "b"]
+    assert tok.tokenize("co-op e-mail x - y a--b") == expected
 
 
 def test_other_symbols_are_named_by_unicode_and_reversible() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
@@ -23,17 +23,17 @@ def build_vocab_cmd(
     corpus: CorpusOpt = "seinfeld",
     run_dir: RunDirOpt = DEFAULT_RUN_DIR,
     min_count: Annotated[int, typer.Option(help="Drop tokens seen fewer times in the training split.")] = 1,
-    max_vocab: Annotated[Optional[int], typer.Option(help="Keep at most this many entries (specials included).")] = None,
+    max_vocab: Annotated[int | None, typer.Option(help="Keep at most this many entries (specials included).")] = None,
     val_fraction: Annotated[float, typer.Option(help="Last fraction of lines held out for validation.")] = 0.05,
     lowercase: Annotated[
-        Optional[bool], typer.Option("--lowercase/--no-lowercase", help="Lower-case the text (default: per corpus).")
+        bool | None, typer.Option("--lowercase/--no-lowercase", help="Lower-case the text (default: per corpus).")
     ] = None,
     lang: Annotated[str, typer.Option(help="spaCy language code for the blank tokenizer.")] = "en",
     encoding: Annotated[str, typer.Option(help="Text encoding of local corpus files.")] = "utf-8",
     offline_path: Annotated[
-        Optional[Path], typer.Option(help="Local copy of a downloadable corpus (checksum still verified).")
+        Path | None, typer.Option(help="Local copy of a downloadable corpus (checksum still verified).")
     ] = None,
-    num_proc: Annotated[Optional[int], typer.Option(help="Tokenizer processes (default: by corpus size).")] = None,
+    num_proc: Annotated[int | None, typer.Option(help="Tokenizer processes (default: by corpus size).")] = None,
     seed: Annotated[int, typer.Option(help="Recorded for reproducibility (this stage is deterministic).")] = 0,
 ) -> None:
     """Tokenize a corpus and write the vocabulary tables and id arrays to the run dir."""
@@ -72,7 +72,8 @@ def _summary(result: object) -> None:
     table.add_row("lines", f"{card['lines']:,} ({card['train_lines']:,} train / {card['val_lines']:,} validation)")
     table.add_row("tokens", f"{card['train_tokens']:,} train / {card['val_tokens']:,} validation")
     table.add_row("vocabulary", f"{card['vocab_size']:,} entries (min count {card['min_count']})")
-    table.add_row("coverage", f"{card['train_coverage']:.2%} of train tokens; validation OOV {card['val_oov_rate']:.2%}")
+    coverage = f"{card['train_coverage']:.2%} of train tokens; validation OOV {card['val_oov_rate']:.2%}"
+    table.add_row("coverage", coverage)
     speakers = ", ".join(f"{speaker_name(t)} {c:,}" for t, c in result.top_speakers[:6])  # type: ignore[attr-defined]
     table.add_row("top speakers", speakers or "none found")
     table.add_row("time", f"{card['seconds']:.1f} s (tokenizing {card['tokens_per_second']:,} tokens/s)")

@@ -11,7 +11,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from textgen.text.tokenizer import ScriptTokenizer, TokenizerSettings
+from textgen.text.tokenizer import ScriptTokenizer, TokenizerSettings, assemble
 
 _WORKER_TOKENIZERS: dict[tuple[Any, ...], ScriptTokenizer] = {}
 _MIN_SEGMENTS_PER_PROC = 20_000
@@ -26,10 +26,9 @@ def _worker_tokenizer(settings: dict[str, Any]) -> ScriptTokenizer:
 
 def _tokenize_batch(batch: dict[str, list[str]], settings: dict[str, Any]) -> dict[str, list[list[str]]]:
     tok = _worker_tokenizer(settings)
-    docs = tok._nlp.tokenizer.pipe(batch["text"], batch_size=1000)
     # tokens never contain whitespace, so one space-joined string per segment is lossless and
     # far cheaper for Arrow than a list column
-    return {"tokens": [" ".join(tok._convert(doc)) for doc in docs]}
+    return {"tokens": [" ".join(tokens) for tokens in tok.segment_tokens(batch["text"])]}
 
 
 def default_num_proc(n_segments: int) -> int:
@@ -43,15 +42,7 @@ def tokenize_lines_parallel(
     """Tokens of ``lines``; spaCy work fans out over ``num_proc`` processes via ``datasets``."""
     import datasets
 
-    tokenizer = ScriptTokenizer(settings)
-    plan: list[str | int] = []
-    segments: list[str] = []
-    for item in tokenizer._plan(lines):
-        if isinstance(item, tuple):
-            plan.append(len(segments))
-            segments.append(item[0])
-        else:
-            plan.append(item)
+    plan, segments = ScriptTokenizer(settings).plan(lines)
     if not segments:
         return [item for item in plan if isinstance(item, str)]
     procs = num_proc if num_proc is not None else default_num_proc(len(segments))
@@ -73,10 +64,4 @@ def tokenize_lines_parallel(
     finally:
         if progress_was_enabled:
             datasets.enable_progress_bars()
-    tokens: list[str] = []
-    for item in plan:
-        if isinstance(item, int):
-            tokens.extend(pieces[item].split(" ") if pieces[item] else ())
-        else:
-            tokens.append(item)
-    return tokens
+    return assemble(plan, (piece.split(" ") if piece else [] for piece in pieces))

@@ -85,7 +85,12 @@ class ScriptTokenizer:
 
     def tokenize_lines(self, lines: Iterable[str], batch_size: int = 1000) -> list[str]:
         """Tokens of consecutive lines; spaCy runs batched over all of them."""
-        plan: list[str | int] = []  # a token, or the index of a text segment for spaCy
+        plan, segments = self.plan(lines)
+        return assemble(plan, self.segment_tokens(segments, batch_size))
+
+    def plan(self, lines: Iterable[str]) -> tuple[list[str | int], list[str]]:
+        """Apply the line rules: tokens, and indexes into the returned text segments for spaCy."""
+        plan: list[str | int] = []
         segments: list[str] = []
         for item in self._plan(lines):
             if isinstance(item, tuple):
@@ -93,14 +98,12 @@ class ScriptTokenizer:
                 segments.append(item[0])
             else:
                 plan.append(item)
-        docs = self._nlp.tokenizer.pipe(segments, batch_size=batch_size)
-        tokens: list[str] = []
-        for item in plan:
-            if isinstance(item, int):
-                tokens.extend(self._convert(next(docs)))
-            else:
-                tokens.append(item)
-        return tokens
+        return plan, segments
+
+    def segment_tokens(self, segments: Iterable[str], batch_size: int = 1000) -> Iterator[list[str]]:
+        """Our tokens for each text segment, spaCy batched."""
+        for doc in self._nlp.tokenizer.pipe(segments, batch_size=batch_size):
+            yield list(self._convert(doc))
 
     def _plan(self, lines: Iterable[str]) -> Iterator[str | tuple[str]]:
         lowercase = self.settings.lowercase
@@ -135,6 +138,18 @@ class ScriptTokenizer:
     def _convert(doc: Any) -> Iterator[str]:
         for tok in doc:
             yield from _token_for(tok.text)
+
+
+def assemble(plan: list[str | int], pieces: Iterable[list[str]]) -> list[str]:
+    """Merge a :meth:`ScriptTokenizer.plan` with the tokens of its segments, in order."""
+    it = iter(pieces)
+    tokens: list[str] = []
+    for item in plan:
+        if isinstance(item, int):
+            tokens.extend(next(it))
+        else:
+            tokens.append(item)
+    return tokens
 
 
 @functools.lru_cache(maxsize=1 << 16)
