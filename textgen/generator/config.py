@@ -94,7 +94,7 @@ class TrainConfig:
     lr: float = 5e-3
     optimizer: str = "adamw"
     weight_decay: float = 0.1
-    warmup_steps: int = 50
+    warmup_steps: int = 0  # measured: warm-up only slowed the first 100 steps (bench/BENCHMARKS.md)
     schedule: str = "plateau"
     lr_decay: float = 0.5  # plateau: multiply the lr by this when validation stops improving
     min_lr: float = 1e-5
