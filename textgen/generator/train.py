@@ -26,7 +26,7 @@ from textgen import io
 from textgen.errors import ArtifactError, DeviceError
 from textgen.generator import checkpoint as ckpt
 from textgen.generator import pretrained
-from textgen.generator.config import GeneratorConfig, ModelConfig, auto_cutoffs
+from textgen.generator.config import GeneratorConfig
 from textgen.generator.data import ChunkBatcher, batchify, replace_rare
 from textgen.generator.dist import LOCAL, DistContext, pick_device
 from textgen.generator.distributed import gather_streams, prepare_run, resume_layout
@@ -34,13 +34,13 @@ from textgen.generator.evaluate import corpus_stats, result_from_sums, score
 from textgen.generator.interrupt import StopOnSigint
 from textgen.generator.model import build_model
 from textgen.generator.schedule import LRSchedule
+from textgen.generator.setup import LMStep, resolve_config, resumed_config
 from textgen.rundir import RunDir
 from textgen.vocab import Vocab
 
 ProgressFn = Callable[[str, dict[str, Any]], None]
 METRICS = "metrics.jsonl"
 PLOT = "loss_curve.png"
-RESUMABLE = ("epochs", "max_steps", "max_seconds", "patience", "device", "amp", "compile", "compile_backend", "threads")
 
 
 @dataclass
@@ -59,38 +59,6 @@ class TrainResult:
     @property
     def interrupted(self) -> bool:
         return self.stopped == "interrupted"
-
-
-class LMStep(nn.Module):
-    """One forward + loss, as a module so DDP and ``torch.compile`` can wrap the whole step."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, x: Tensor, y: Tensor, state: tuple[Tensor, ...]) -> tuple[Tensor, tuple[Tensor, ...]]:
-        hidden, state = self.model(x, state)
-        return self.model.loss(hidden, y), tuple(s.detach() for s in state)
-
-
-def resolve_config(config: GeneratorConfig | None, vocab: Vocab, rd: RunDir) -> GeneratorConfig:
-    """Fill the vocabulary size and an automatic ``emb_dim`` (0: the vectors' width, else 200)."""
-    config = config or GeneratorConfig(ModelConfig())
-    model = replace(config.model, vocab_size=len(vocab))
-    if model.softmax == "adaptive" and not model.cutoffs:
-        model = replace(model, cutoffs=auto_cutoffs(len(vocab)))
-    if model.emb_dim == 0:
-        path = pretrained.resolve_path(rd, config.train.embeddings)
-        model = replace(model, emb_dim=pretrained.vector_dim(path) if path else 200)
-    return replace(config, model=model, vocab_sha256=vocab.sha256(), tokenizer=vocab.tokenizer.to_dict()).validate()
-
-
-def _resumed_config(payload: dict[str, Any], given: GeneratorConfig | None) -> GeneratorConfig:
-    saved = GeneratorConfig.from_dict(json.loads(payload["config"]))
-    if given is not None:  # stopping criteria and device may change on resume; nothing else
-        overrides = {k: getattr(given.train, k) for k in RESUMABLE}
-        saved = replace(saved, train=replace(saved.train, **overrides))
-    return saved.validate()
 
 
 class Trainer:
@@ -386,7 +354,7 @@ def train_generator(
     if payload is not None:
         if payload.get("vocab_sha256") != vocab.sha256():
             raise ArtifactError(f"{rd / ckpt.RESUME} was trained on a different vocabulary; train without --resume")
-        config = _resumed_config(payload, config)
+        config = resumed_config(payload, config)
     else:
         config = resolve_config(config, vocab, rd)
     prepare_run(dist, vocab.sha256(), len(io.read_npy(rd / "train_ids.npy")), config.train)
