@@ -35,7 +35,7 @@ def _reference_loss(w_in, w_out, padded, n, w, cfg, reach, neg_ids):  # noqa: AN
 
 
 def test_manual_update_equals_autograd_sgd_step() -> None:
-    cfg = EmbeddingConfig(dim=6, window=2, negatives=5, neg_group=4, neg_pool=8, row_cap=0)
+    cfg = EmbeddingConfig(dim=6, window=2, negatives=5, neg_group=4, neg_pool=8, step_cap=0)
     vocab, n, w, lr = 40, 30, 2, 1e-2
     tables = st._Tables(vocab, cfg, "cpu", torch.Generator().manual_seed(0))
     tables.w_out.normal_(0, 0.5, generator=torch.Generator().manual_seed(1))
@@ -135,3 +135,68 @@ def test_cli_errors_are_one_line(vocab_run_dir: Path, tmp_path: Path, args: list
     assert res.exit_code == (code if code is not None else 1)
     lines = res.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and text in lines[0]
+
+
+def _losses(result) -> list[float]:  # noqa: ANN001
+    return [e["loss_per_pair"] for e in result.report["epochs"]]
+
+
+def test_wide_window_high_lr_config_that_used_to_diverge_trains(vocab_run_dir: Path) -> None:
+    # with summed batch updates and a use-count cap, this went to 1e8 loss/pair by epoch 5, then NaN
+    cfg = EmbeddingConfig(dim=32, epochs=5, window=10, lr=0.2, min_count=2, batch_size=4096, backend="torch")
+    result = train_embeddings(vocab_run_dir, cfg, evaluate=False)
+    losses = _losses(result)
+    assert all(np.isfinite(losses)) and losses[-1] < losses[0] < 5
+    assert np.isfinite(result.embeddings.vectors).all()
+    assert (vocab_run_dir / "embeddings_map.png").is_file()
+
+
+def test_divergence_is_a_one_line_error_and_writes_nothing(vocab_run_dir: Path) -> None:
+    from textgen.embeddings.base import TrainingDivergedError
+
+    cfg = EmbeddingConfig(**{**TINY, "lr": 1e3}, backend="torch", step_cap=0)  # the cap off: plain summed SGD
+    with pytest.raises(TrainingDivergedError, match=r"diverged at epoch 1 .*lower --lr") as info:
+        train_embeddings(vocab_run_dir, cfg)
+    assert "\n" not in str(info.value)
+    assert not any(p.name.startswith(("embeddings", "vectors")) for p in vocab_run_dir.iterdir())
+
+
+def test_cli_divergence_is_one_line(vocab_run_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(st, "_step", lambda *a, **k: (torch.tensor(float("nan")), torch.tensor(1.0)))
+    res = CliRunner().invoke(app, ["train-embeddings", "--run-dir", str(vocab_run_dir), "--backend", "torch",
+                                   "--min-count", "2", "--dim", "8"])
+    assert res.exit_code == 1
+    lines = res.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: training diverged at epoch 1"), res.output
+    assert not any(p.name.startswith(("embeddings", "vectors")) for p in vocab_run_dir.iterdir())
+
+
+def test_map_skips_non_finite_rows(tmp_path: Path) -> None:
+    from textgen.embeddings.export import Embeddings
+    from textgen.embeddings.plot import plot_map
+
+    itos = ["<pad>", "<unk>", "<eos>"] + [f"w{i}" for i in range(20)]
+    vectors = np.random.default_rng(0).normal(size=(len(itos), 4)).astype(np.float32)
+    vectors[[5, 9]] = np.nan
+    trained = np.ones(len(itos), dtype=bool)
+    assert plot_map(tmp_path / "a.png", itos, Embeddings(vectors, trained)) == 18
+    vectors[:] = np.nan
+    assert plot_map(tmp_path / "b.png", itos, Embeddings(vectors, trained)) == 0
+    assert not (tmp_path / "b.png").exists()
+
+
+def test_step_cap_bounds_each_rows_step_for_any_lr() -> None:
+    cfg = EmbeddingConfig(dim=6, window=3, negatives=5, neg_group=4, neg_pool=8)
+    vocab, n, w = 12, 200, 3  # few rows, each used many times in one step
+    body = torch.randint(3, vocab, (n,), generator=torch.Generator().manual_seed(2))
+    padded = torch.cat([torch.zeros(w, dtype=torch.long), body, torch.zeros(w, dtype=torch.long)])
+    cdf = torch.cumsum(torch.ones(vocab, dtype=torch.float64), 0)
+    steps = []
+    for lr in (1e-2, 1e6):
+        tables = st._Tables(vocab, cfg, "cpu", torch.Generator().manual_seed(0))
+        tables.w_out.normal_(0, 0.5, generator=torch.Generator().manual_seed(1))
+        w_in0 = tables.w_in.clone()
+        st._step(tables, padded, 0, n, n, cfg, cdf, torch.Generator().manual_seed(5), lr)
+        assert torch.isfinite(tables.w_in).all() and torch.isfinite(tables.w_out).all()
+        steps.append(float((tables.w_in - w_in0).norm(dim=1).max()))
+    assert steps[1] < 10 * max(steps[0], 1e-3)  # capped: a 1e8x larger lr does not give a 1e8x larger step

@@ -8,9 +8,19 @@ from typing import Any
 
 import numpy as np
 
-from textgen.errors import VocabularyError
+from textgen.errors import TextgenError, VocabularyError
 from textgen.text.symbols import PAD, UNK
 from textgen.vocab import Vocab
+
+
+class TrainingDivergedError(TextgenError):
+    """The loss or the vectors became non-finite; nothing was written."""
+
+
+def diverged(epoch: int, loss: float, lr: float, batch_size: int | None = None) -> TrainingDivergedError:
+    """The one-line error for a non-finite loss in ``epoch``."""
+    fix = f"lower --lr (was {lr:g})" + (f" or --batch-size (was {batch_size})" if batch_size is not None else "")
+    return TrainingDivergedError(f"training diverged at epoch {epoch} (loss/pair {loss}); {fix}; nothing was written")
 
 
 @dataclass

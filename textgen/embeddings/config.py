@@ -36,7 +36,7 @@ class EmbeddingConfig:
     workers: int = 0
     neg_group: int = 16  # torch: centres that share one draw of negatives
     neg_pool: int = 32  # torch: negatives drawn per group (each weighted negatives/neg_pool)
-    row_cap: float = 16.0  # torch sgd: scale a row's summed step by min(1, row_cap / its uses in the step); 0 off
+    step_cap: float = 1.0  # torch sgd: per-row lr <= step_cap / (row's summed curvature in the step); 0 off
 
     def validate(self) -> EmbeddingConfig:
         """Raise :class:`UsageError` naming the first nonsense value; return self."""
@@ -48,12 +48,13 @@ class EmbeddingConfig:
             (self.min_count >= 1, f"--min-count must be at least 1, got {self.min_count}"),
             (0 <= self.sample < 1, f"--sample must be in [0, 1) (0 disables subsampling), got {self.sample}"),
             (-5 <= self.ns_exponent <= 5, f"--ns-exponent must be in [-5, 5], got {self.ns_exponent}"),
-            (self.lr is None or self.lr > 0, f"--lr must be positive, got {self.lr}"),
+            (self.lr is None or 0 < self.lr < float("inf"), f"--lr must be positive and finite, got {self.lr}"),
             (self.batch_size >= 1, f"--batch-size must be at least 1, got {self.batch_size}"),
             (self.backend in ("auto", "torch", "gensim"), f"--backend must be auto, torch or gensim: {self.backend!r}"),
             (self.optimizer in ("sgd", "sparse_adam"), f"--optimizer must be sgd or sparse_adam: {self.optimizer!r}"),
             (self.workers >= 0, f"--workers must be 0 (one per core) or more, got {self.workers}"),
             (self.neg_group >= 1 and self.neg_pool >= 1, "neg_group and neg_pool must be at least 1"),
+            (self.step_cap >= 0, f"step_cap must be 0 (off) or positive, got {self.step_cap}"),
             (self.seed >= 0, f"--seed must be non-negative, got {self.seed}"),
         ]
         for ok, message in checks:

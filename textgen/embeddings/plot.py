@@ -27,10 +27,14 @@ def plot_map(path: str | os.PathLike[str], itos: list[str], emb: Embeddings, top
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    ids = [i for i in range(len(SPECIALS), len(itos)) if emb.trained[i]][:top]
+    finite = np.isfinite(emb.vectors).all(1)
+    ids = [i for i in range(len(SPECIALS), len(itos)) if emb.trained[i] and finite[i]][:top]
     if len(ids) < 2:
         return 0
-    xy = pca_2d(emb.vectors[ids].astype(np.float64))
+    try:
+        xy = pca_2d(emb.vectors[ids].astype(np.float64))
+    except np.linalg.LinAlgError:  # degenerate vectors: no map rather than a failed stage
+        return 0
     speaker = np.array([is_speaker(itos[i]) for i in ids])
     fig, ax = plt.subplots(figsize=(16, 16), dpi=80)
     try:

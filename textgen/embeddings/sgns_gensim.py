@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from textgen.embeddings.base import EpochStats, NeighboursFn, Progress, ProgressFn, TrainOutput
+from textgen.embeddings.base import EpochStats, NeighboursFn, Progress, ProgressFn, TrainOutput, diverged
 from textgen.embeddings.config import EmbeddingConfig
 
 CHUNK = 10_000  # gensim's MAX_WORDS_IN_BATCH: longer "sentences" are truncated
@@ -93,6 +93,8 @@ def train_gensim(
         pairs = int(effective * (config.window + 1))
         loss = model.get_latest_training_loss() / max(pairs, 1)
         epoch_stats = EpochStats(epoch, seconds, raw_seen, effective, pairs, loss)
+        if not (np.isfinite(loss) and np.isfinite(model.wv.vectors).all()):
+            raise diverged(epoch, loss, lr0)
         if neighbours is not None:
             epoch_stats.neighbours = neighbours(_aligned(model, itos, trained))
         stats.append(epoch_stats)

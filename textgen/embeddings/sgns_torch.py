@@ -15,6 +15,7 @@ weighted ``negatives / neg_pool`` per context pair, so the expected gradient equ
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
@@ -27,6 +28,7 @@ from textgen.embeddings.base import (
     Progress,
     ProgressFn,
     TrainOutput,
+    diverged,
     keep_probabilities,
     noise_distribution,
 )
@@ -74,13 +76,18 @@ def _sample(cdf: torch.Tensor, n: int, gen: torch.Generator) -> torch.Tensor:
     return torch.searchsorted(cdf, u).clamp_(max=cdf.numel() - 1)
 
 
-def _cap_rows(cap: float, vocab_size: int, *groups: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
-    """Scale each row's gradients by ``min(1, cap / uses)`` (uses summed over the group's index lists)."""
+def _row_scale(lr: float, kappa: float, vocab_size: int, *groups: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+    """Per-row factor ``min(1, kappa / (lr * h))`` where ``h`` sums the rows' curvature over the step.
+
+    ``groups`` holds ``(row ids, curvature per id)`` lists of one table. ``h`` bounds the largest
+    eigenvalue of the row's loss Hessian (sum of ``sigmoid'(s) * |u|**2`` over every term the row
+    appears in), so a summed step stays inside the region where one gradient step cannot overshoot.
+    """
+    h = torch.zeros(vocab_size, dtype=torch.float32, device=groups[0][0][0].device)
     for group in groups:
-        uses = sum(torch.bincount(idx, minlength=vocab_size) for idx, _ in group)
-        scale = (cap / uses.clamp(min=1).float()).clamp_(max=1.0)
-        for idx, grad in group:
-            grad.mul_(scale[idx].unsqueeze(1))
+        for idx, curv in group:
+            h.index_add_(0, idx, curv)
+    return (kappa / (lr * h).clamp_(min=1e-30)).clamp_(max=1.0)
 
 
 def _step(
@@ -119,7 +126,8 @@ def _step(
     neg = tables.w_out.detach().index_select(0, neg_ids).view(groups, pool, dim)
     neg_scores = torch.bmm(c_grouped, neg.transpose(1, 2))  # [groups, group, pool]
     weight = F.pad(pairs * (config.negatives / pool), (0, groups * group - n)).view(groups, group, 1)
-    g_neg = torch.sigmoid(neg_scores).mul_(weight).neg_()  # d log sigmoid(-s) / ds, weighted
+    sig_neg = torch.sigmoid(neg_scores)
+    g_neg = (sig_neg * weight).neg_()  # d log sigmoid(-s) / ds, weighted
 
     loss = (F.softplus(-scores) * maskf).sum() + (F.softplus(neg_scores) * weight).sum()
 
@@ -130,8 +138,26 @@ def _step(
         grad_c.addcmul_(gj, o[w + k : w + k + n])
         grad_o[w + k : w + k + n].addcmul_(gj, c)
     grad_neg = torch.bmm(g_neg.transpose(1, 2), c_grouped).view(-1, dim)
-    if config.row_cap > 0:
-        _cap_rows(config.row_cap, tables.w_in.shape[0], [(centres, grad_c)], [(ctx_ids, grad_o), (neg_ids, grad_neg)])
+    if config.step_cap > 0 and tables.adam is None:
+        # a term's pull on a row's scores: |g| |u|**2 (g: the term's gradient coefficient)
+        curv_pos = g_pos  # [n, 2w], zero where masked
+        curv_neg = -g_neg  # [groups, group, pool]
+        sq_o = o.square().sum(1)  # [n + 2w]
+        sq_c = c.square().sum(1)  # [n]
+        sq_neg = neg.square().sum(2)  # [groups, pool]
+        h_c = torch.bmm(curv_neg, sq_neg.unsqueeze(2)).view(-1)[:n]
+        h_o = torch.zeros_like(sq_o)
+        for j, k in enumerate(offsets.tolist()):
+            h_c.addcmul_(curv_pos[:, j], sq_o[w + k : w + k + n])
+            h_o[w + k : w + k + n].addcmul_(curv_pos[:, j], sq_c)
+        sq_cg = F.pad(sq_c, (0, groups * group - n)).view(groups, group, 1)
+        h_neg = (curv_neg * sq_cg).sum(1).view(-1)
+        vocab_size = tables.w_in.shape[0]
+        scale_in = _row_scale(lr, config.step_cap, vocab_size, [(centres, h_c)])
+        scale_out = _row_scale(lr, config.step_cap, vocab_size, [(ctx_ids, h_o), (neg_ids, h_neg)])
+        grad_c.mul_(scale_in[centres].unsqueeze(1))
+        grad_o.mul_(scale_out[ctx_ids].unsqueeze(1))
+        grad_neg.mul_(scale_out[neg_ids].unsqueeze(1))
     tables.update(
         [(tables.w_in, centres, grad_c), (tables.w_out, ctx_ids, grad_o), (tables.w_out, neg_ids, grad_neg)], lr
     )
@@ -196,8 +222,11 @@ def _train(
             loss_sum += loss
             pair_sum += pairs
             now = time.perf_counter()
-            if progress is not None and now - last_report >= REPORT_EVERY_S:
+            if now - last_report >= REPORT_EVERY_S:
                 last_report = now
+                if not torch.isfinite(loss_sum):  # stop early: a NaN never recovers
+                    raise diverged(epoch, float(loss_sum), lr0, config.batch_size)
+            if progress is not None and last_report == now:
                 words = int(raw * (start + n) / length)
                 elapsed = now - t0
                 progress(Progress("batch", epoch, config.epochs, words, raw, words / elapsed, (start + n) / elapsed))
@@ -206,6 +235,8 @@ def _train(
         seconds = time.perf_counter() - t0
         pairs_total = int(pair_sum.item())
         epoch_stats = EpochStats(epoch, seconds, raw, length, pairs_total, float(loss_sum.item()) / max(pairs_total, 1))
+        if not math.isfinite(epoch_stats.loss_per_pair):
+            raise diverged(epoch, epoch_stats.loss_per_pair, lr0, config.batch_size)
         if neighbours is not None:
             epoch_stats.neighbours = neighbours(tables.w_in.detach().cpu().numpy())
         stats.append(epoch_stats)

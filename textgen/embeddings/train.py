@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from textgen import io
-from textgen.embeddings.base import ProgressFn, TrainOutput, trainable_mask
+from textgen.embeddings.base import ProgressFn, TrainOutput, TrainingDivergedError, trainable_mask
 from textgen.embeddings.config import EmbeddingConfig, resolve_backend, resolve_device
 from textgen.embeddings.evaluate import evaluate_vectors
 from textgen.embeddings.export import Embeddings, save_safetensors, write_word2vec
@@ -75,6 +75,10 @@ def train_embeddings(
 
         out = train_gensim(np.asarray(ids), vocab.itos, counts, trained, config, progress, log_fn)
     train_seconds = time.perf_counter() - t0
+    if not np.isfinite(out.vectors).all():  # both backends check the loss; this catches the rest
+        raise TrainingDivergedError(
+            f"training diverged (non-finite vectors); lower --lr (was {config.learning_rate:g}); nothing was written"
+        )
 
     emb = Embeddings(out.vectors, out.trained)
     raw = sum(e.raw_words for e in out.epochs)
