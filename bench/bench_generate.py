@@ -114,13 +114,19 @@ def bench_model(
     label: str, gen: TextGenerator, peer: Callable[[], int], args: argparse.Namespace, trained: bool
 ) -> list[dict[str, Any]]:
     n, b = args.tokens, args.batch
-    cases = {
-        "peer": peer,
-        "top-k 5": ours(gen, n, 1, top_k=5, top_p=1.0),
-        "default": ours(gen, n, 1),
-        f"top-k 5 x{b}": ours(gen, n, b, top_k=5, top_p=1.0),
-    }
-    if trained:  # untrained weights are flat: top-p 0.9 would hold most of the vocabulary
+    adaptive = getattr(gen.model, "adaptive", None) is not None
+    k5 = {"top_k": 5, "top_p": 1.0}
+    cases = {"peer": peer, "top-k 5 exact": ours(gen, n, 1, exact_sampling=True, **k5)}
+    if adaptive:  # cluster-first applies to the adaptive softmax only
+        cases["top-k 5 cluster-first"] = ours(gen, n, 1, **k5)
+    cases["default exact"] = ours(gen, n, 1, exact_sampling=True)
+    if adaptive:
+        cases["default cluster-first"] = ours(gen, n, 1)
+    cases[f"top-k 5 exact x{b}"] = ours(gen, n, b, exact_sampling=True, **k5)
+    if adaptive:
+        cases[f"top-k 5 cluster-first x{b}"] = ours(gen, n, b, **k5)
+        cases[f"top-k 5 cluster-first bf16 x{b}"] = ours(gen, n, b, bf16=True, **k5)
+    if trained or adaptive:  # untrained full softmax: top-p 0.9 would hold most of the vocabulary
         cases[f"default x{b}"] = ours(gen, n, b)
     med = measure(cases, args.repeats)
     base = med["peer"]

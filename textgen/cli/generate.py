@@ -39,6 +39,16 @@ def generate_cmd(
     seed: Annotated[
         int | None, typer.Option(help="Random seed: same seed, same text on CPU (default: random).")
     ] = None,
+    exact_sampling: Annotated[
+        bool,
+        typer.Option(
+            "--exact-sampling",
+            help="Adaptive softmax: apply top-k/top-p/temperature exactly (slower) instead of cluster-first.",
+        ),
+    ] = False,
+    bf16: Annotated[
+        bool, typer.Option("--bf16", help="Score the adaptive output layer in bfloat16 (faster batches on AMX CPUs).")
+    ] = False,
     num_samples: Annotated[int, typer.Option(help="Independent samples, generated as one batch.")] = 1,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     out: Annotated[Path | None, typer.Option("--out", help="Write the output to this file instead of stdout.")] = None,
@@ -59,7 +69,9 @@ def generate_cmd(
     from textgen.generate.explain import token_table, write_heatmap
     from textgen.generate.sampling import SamplingSettings
 
-    SamplingSettings(temperature, top_k, top_p, repetition_penalty, greedy).validate()  # before loading anything
+    SamplingSettings(
+        temperature, top_k, top_p, repetition_penalty, greedy, exact_sampling
+    ).validate()  # before loading anything
     generator = load(run_dir, device=device)
     gen = generator.generate(
         prime,
@@ -73,6 +85,8 @@ def generate_cmd(
         seed=seed,
         num_samples=num_samples,
         explain=explain,
+        exact_sampling=exact_sampling,
+        bf16=bf16,
     )
     heatmap_path: Path | None = None
     if explain and generator.arch == "attention":

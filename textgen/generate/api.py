@@ -127,9 +127,16 @@ class TextGenerator:
         num_samples: int = 1,
         explain: bool = False,
         restore_case: bool = True,
+        exact_sampling: bool = False,
+        bf16: bool = False,
     ) -> Generation:
-        """Write ``num_samples`` continuations of ``prime`` (one batch); same seed, same text on CPU."""
-        settings = SamplingSettings(temperature, top_k, top_p, repetition_penalty, greedy).validate()
+        """Write ``num_samples`` continuations of ``prime`` (one batch); same seed, same text on CPU.
+
+        Adaptive-softmax models draw cluster-first (:mod:`textgen.generate.cluster`): exact for plain
+        sampling, a cluster-level approximation of top-k/top-p/temperature unless ``exact_sampling``.
+        ``bf16`` scores that output layer in bfloat16 (faster for batches on CPUs with AMX).
+        """
+        settings = SamplingSettings(temperature, top_k, top_p, repetition_penalty, greedy, exact_sampling).validate()
         _check_counts(length, max_turns, num_samples)
         turn_id = self.vocab.stoi.get(symbols.TURN)
         if max_turns is not None and turn_id is None:
@@ -148,6 +155,7 @@ class TextGenerator:
             speakers=self._speakers,
             banned=(self.vocab.pad_id, self.vocab.unk_id),
             stats=explain,
+            bf16=bf16,
             attention=explain and self.arch == "attention",
         )
         decoded = decode(self.model, ids, sampler, num_samples, opts)

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from textgen.generate.cluster import ClusterFirst
 from textgen.generate.lazy import LazyAdaptive
 from textgen.generate.sampling import Sampler
 
@@ -34,6 +35,8 @@ class DecodeOptions:
     max_turns: int | None = None  # stop once this many turns have ended (the prime's open turn is the first)
     speakers: Tensor | None = None  # [V] bool: speaker tokens (one not right after ``||turn||`` also ends a turn)
     banned: tuple[int, ...] = ()  # left out of the reported alternatives (never sampled)
+    cluster_first: bool = True  # adaptive softmax: draw from the head first (see textgen.generate.cluster)
+    bf16: bool = False  # cluster-first output layer in bfloat16 (batched CPU decoding with AMX)
     lazy: bool = True  # skip adaptive-softmax tail clusters that cannot be sampled (exact; CPU only)
     stats: bool = False  # entropy and top alternatives per token
     top_n: int = 5
@@ -105,24 +108,32 @@ def decode(model: Any, prime_ids: Sequence[int], sampler: Sampler, num_samples: 
     speakers = opts.speakers.to(device) if opts.speakers is not None and opts.max_turns is not None else None
     banned = torch.tensor(opts.banned, dtype=torch.long, device=device)
     check_every = 1 if device.type == "cpu" else 16  # avoid a host sync per step on GPUs
-    lazy = None if opts.stats or not opts.lazy else LazyAdaptive.of(model, sampler)
+    fast = None
+    if opts.cluster_first and not opts.stats:
+        fast = ClusterFirst.of(model, sampler, torch.bfloat16 if opts.bf16 else None)
+    lazy = None if fast is not None or opts.stats or not opts.lazy else LazyAdaptive.of(model, sampler)
     steps = 0
     with torch.inference_mode():
         hidden, state, attn = _feed_prime(model, prime, b, opts.attention)
         sampler.start(prime.expand(b, -1))
         with fast_steps(device):
             for step in range(n):
-                logp = lazy.log_probs(hidden, sampler) if lazy else model.log_probs(hidden)[:, -1]  # [B, V]
                 if attn is not None:
                     attn_rows.append(attn[:, -1].float())
+                if fast is not None:
+                    nxt, chosen = fast.step(hidden)
+                    token_logp[:, step] = chosen
+                else:
+                    logp = lazy.log_probs(hidden, sampler) if lazy else model.log_probs(hidden)[:, -1]  # [B, V]
                 if opts.stats:
                     assert entropy is not None and top_ids is not None and top_logp is not None
                     entropy[:, step] = torch.special.entr(logp.exp()).sum(dim=-1)
                     shown = logp.index_fill(1, banned, float("-inf")) if banned.numel() else logp
                     tl, ti = shown.topk(min(opts.top_n, logp.shape[-1]), dim=-1)
                     top_logp[:, step, : tl.shape[1]], top_ids[:, step, : ti.shape[1]] = tl, ti
-                nxt = sampler(logp)
-                token_logp[:, step] = logp.gather(1, nxt.unsqueeze(1)).squeeze(1)
+                if fast is None:
+                    nxt = sampler(logp)
+                    token_logp[:, step] = logp.gather(1, nxt.unsqueeze(1)).squeeze(1)
                 ids[:, step] = torch.where(done, opts.pad_id, nxt)
                 is_eos, stop, keep = _stops(nxt, prev, turns, opts, speakers)
                 ended = stop & ~done

@@ -40,6 +40,7 @@ class SamplingSettings:
     top_p: float = 0.9  # 1.0: off
     repetition_penalty: float = 1.0  # 1.0: off; > 1 discourages repeats
     greedy: bool = False
+    exact: bool = False  # adaptive softmax: keep the exact top-k/top-p/temperature rule (no cluster-first draw)
 
     def validate(self) -> SamplingSettings:
         """Raise :class:`UsageError` for values that cannot mean anything."""
