@@ -76,18 +76,23 @@ def _sample(cdf: torch.Tensor, n: int, gen: torch.Generator) -> torch.Tensor:
     return torch.searchsorted(cdf, u).clamp_(max=cdf.numel() - 1)
 
 
-def _row_scale(lr: float, kappa: float, vocab_size: int, *groups: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
-    """Per-row factor ``min(1, kappa / (lr * h))`` where ``h`` sums the rows' curvature over the step.
+def _row_scale(
+    lr: float, cap: float, vocab_size: int, *groups: list[tuple[torch.Tensor, torch.Tensor]]
+) -> torch.Tensor:
+    """Per-row factor ``min(1, cap / (lr * h))``; ``groups`` hold ``(row ids, pull per id)`` of one table.
 
-    ``groups`` holds ``(row ids, curvature per id)`` lists of one table. ``h`` bounds the largest
-    eigenvalue of the row's loss Hessian (sum of ``sigmoid'(s) * |u|**2`` over every term the row
-    appears in), so a summed step stays inside the region where one gradient step cannot overshoot.
+    ``h`` sums ``|g_t| * |u_t|**2`` over every term t the row appears in this step (g: the term's
+    gradient coefficient, u: the vector on the other side). ``lr * h`` bounds how far the summed step
+    can move the row's scores. word2vec's Hogwild applies those terms one at a time, each seeing the
+    previous moves, so the sigmoid saturates and a frequent row never jumps far; a batched sum of
+    stale terms has no such brake and, for rows used hundreds of times per step (wide windows, large
+    batches, frequent negatives), overshoots and diverges. The cap is that brake.
     """
     h = torch.zeros(vocab_size, dtype=torch.float32, device=groups[0][0][0].device)
     for group in groups:
-        for idx, curv in group:
-            h.index_add_(0, idx, curv)
-    return (kappa / (lr * h).clamp_(min=1e-30)).clamp_(max=1.0)
+        for idx, pull in group:
+            h.index_add_(0, idx, pull)
+    return (cap / (lr * h).clamp_(min=1e-30)).clamp_(max=1.0)
 
 
 def _step(
@@ -140,18 +145,18 @@ def _step(
     grad_neg = torch.bmm(g_neg.transpose(1, 2), c_grouped).view(-1, dim)
     if config.step_cap > 0 and tables.adam is None:
         # a term's pull on a row's scores: |g| |u|**2 (g: the term's gradient coefficient)
-        curv_pos = g_pos  # [n, 2w], zero where masked
-        curv_neg = -g_neg  # [groups, group, pool]
+        pull_pos = g_pos  # [n, 2w], zero where masked
+        pull_neg = -g_neg  # [groups, group, pool]
         sq_o = o.square().sum(1)  # [n + 2w]
         sq_c = c.square().sum(1)  # [n]
         sq_neg = neg.square().sum(2)  # [groups, pool]
-        h_c = torch.bmm(curv_neg, sq_neg.unsqueeze(2)).view(-1)[:n]
+        h_c = torch.bmm(pull_neg, sq_neg.unsqueeze(2)).view(-1)[:n]
         h_o = torch.zeros_like(sq_o)
         for j, k in enumerate(offsets.tolist()):
-            h_c.addcmul_(curv_pos[:, j], sq_o[w + k : w + k + n])
-            h_o[w + k : w + k + n].addcmul_(curv_pos[:, j], sq_c)
+            h_c.addcmul_(pull_pos[:, j], sq_o[w + k : w + k + n])
+            h_o[w + k : w + k + n].addcmul_(pull_pos[:, j], sq_c)
         sq_cg = F.pad(sq_c, (0, groups * group - n)).view(groups, group, 1)
-        h_neg = (curv_neg * sq_cg).sum(1).view(-1)
+        h_neg = (pull_neg * sq_cg).sum(1).view(-1)
         vocab_size = tables.w_in.shape[0]
         scale_in = _row_scale(lr, config.step_cap, vocab_size, [(centres, h_c)])
         scale_out = _row_scale(lr, config.step_cap, vocab_size, [(ctx_ids, h_o), (neg_ids, h_neg)])
