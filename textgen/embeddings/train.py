@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from textgen import io
-from textgen.embeddings.base import ProgressFn, TrainOutput, TrainingDivergedError, trainable_mask
+from textgen.embeddings.base import ProgressFn, TrainingDivergedError, TrainOutput, trainable_mask
 from textgen.embeddings.config import EmbeddingConfig, resolve_backend, resolve_device
 from textgen.embeddings.evaluate import evaluate_vectors
 from textgen.embeddings.export import Embeddings, save_safetensors, write_word2vec
