@@ -64,6 +64,12 @@ Warm-up (lr 5e-3; the default is the first row), val_bpb after the same number o
 Batch 32 learns more per token early, but batch 64 runs more tokens per second and was ahead after
 90 s (1.474 vs 1.490 at lr 3e-3), so the default stays at 64.
 
+Attention vs lstm over two full benchmark runs: 1.419 vs 1.415 (load 7-12) and 1.372 vs 1.377
+(load 1-4) after 300 s, i.e. a tie within run-to-run noise; attention is behind early (1.608 vs
+1.515 at step 200) and about 20% slower per token, so `lstm` stays the default for time to quality.
+The previous full run (load 7-12, before the no-warm-up default) measured peer 1.834 vs ours 1.415
+after 300 s and 18.1 s to the peer's 300-s val_bpb.
+
 lr 3e-3 for 240 s: 1.445 at step 600, 1.430 at step 800 (epoch 2), still improving: the
 regularisation (dropout 0.4, embedding dropout 0.1, AdamW weight decay 0.1, tied weights) keeps
 validation improving past epoch 2 (the issue reports a plain full-sequence LSTM overfitting there).
