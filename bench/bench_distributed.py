@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from markdown_sections import replace_section
 
 from textgen import io
 from textgen.generator.distributed import torchrun_command
@@ -151,13 +152,7 @@ def render(res: dict[str, Any]) -> str:
 
 def write_section(md: Path, section: str) -> None:
     """Replace this benchmark's section of ``md`` (between its markers), or append it."""
-    text = md.read_text(encoding="utf-8") if md.exists() else "# Benchmarks\n\n"
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        text = head + section.rstrip("\n") + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    io.write_text(md, text)
+    replace_section(md, section, START, END)
 
 
 def main() -> None:

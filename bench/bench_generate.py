@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from markdown_sections import replace_section
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -152,13 +153,7 @@ def table(rows: list[dict[str, Any]], models: dict[str, str]) -> str:
 
 def write_section(body: str) -> None:
     """Replace the Generation section of bench/BENCHMARKS.md (created if absent)."""
-    text = BENCH_MD.read_text(encoding="utf-8") if BENCH_MD.exists() else "# Benchmarks\n"
-    block = f"{START}\n## Generation\n\n{body}\n{END}"
-    if START in text and END in text:
-        text = text[: text.index(START)] + block + text[text.index(END) + len(END) :]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    io.write_text(BENCH_MD, text)
+    replace_section(BENCH_MD, f"{START}\n## Generation\n\n{body}\n{END}", START, END)
 
 
 def main() -> None:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from markdown_sections import replace_section
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from peer_classic import SEINFELD, PeerData, train_peer  # noqa: E402
@@ -256,15 +257,7 @@ def render(res: dict[str, Any]) -> str:
 
 
 def write_section(md: Path, section: str) -> None:
-    text = md.read_text(encoding="utf-8") if md.exists() else "# Benchmarks\n\n"
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        text = head + section.rstrip("\n") + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    from textgen import io
-
-    io.write_text(md, text)
+    replace_section(md, section, START, END)
 
 
 def main() -> None:
