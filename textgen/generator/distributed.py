@@ -292,10 +292,19 @@ def launch(run_dir: Path, config: Any, nproc: int, log: Callable[[str], None]) -
     if code == 130 or result.get("stopped") == "interrupted":
         raise KeyboardInterrupt
     if code != 0:
-        errors = [ln[len("error: ") :] for ln in stderr.splitlines() if ln.startswith("error: ")]
-        tail = errors[0] if errors else (stderr.strip().splitlines() or [f"exit code {code}"])[-1]
+        tail = _failure_line(stderr, code)
         raise PipelineError(f"torchrun with {nproc} processes failed: {tail}")
     return result
+
+
+def _failure_line(stderr: str, code: int) -> str:
+    """The most telling line of a failed torchrun: rank 0's ``error:`` line, else the last exception line."""
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    errors = [ln[len("error: ") :] for ln in lines if ln.startswith("error: ")]
+    if errors:
+        return errors[0]
+    exceptions = [ln for ln in lines if "Error" in ln or "Exception" in ln]
+    return exceptions[-1] if exceptions else f"exit code {code}"
 
 
 def _progress_line(kind: str, info: dict[str, Any]) -> None:
