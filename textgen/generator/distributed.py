@@ -119,8 +119,16 @@ class TorchDistContext(DistContext):
 
     def close(self) -> None:
         """Leave the process group (every rank, also after an error)."""
-        if tdist.is_initialized():
-            tdist.destroy_process_group()
+        if not tdist.is_initialized():
+            return
+        # Leave together: a rank that tears gloo down while another still talks to it can abort
+        # ("terminate called without an active exception").
+        with contextlib.suppress(Exception):
+            if tdist.get_backend() == "gloo":
+                tdist.monitored_barrier(timeout=datetime.timedelta(seconds=60))
+            else:
+                tdist.barrier()
+        tdist.destroy_process_group()
 
 
 def from_env(device: str = "auto", timeout_s: float = 600.0) -> DistContext:
