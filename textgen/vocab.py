@@ -68,6 +68,14 @@ class Vocab:
     def __contains__(self, token: str) -> bool:
         return token in self.stoi
 
+    @staticmethod
+    def check_limits(min_count: int, max_vocab: int | None) -> None:
+        """Raise :class:`UsageError` for a ``--min-count`` or ``--max-vocab`` that cannot work."""
+        if min_count < 1:
+            raise UsageError(f"--min-count must be at least 1, got {min_count}")
+        if max_vocab is not None and max_vocab <= len(SPECIALS):
+            raise UsageError(f"--max-vocab must be more than {len(SPECIALS)} (the special tokens), got {max_vocab}")
+
     @classmethod
     def build(
         cls,
@@ -77,10 +85,7 @@ class Vocab:
         tokenizer: TokenizerSettings | None = None,
     ) -> Vocab:
         """Tables from token counts: specials first, then by descending count, then by text."""
-        if min_count < 1:
-            raise UsageError(f"--min-count must be at least 1, got {min_count}")
-        if max_vocab is not None and max_vocab <= len(SPECIALS):
-            raise UsageError(f"--max-vocab must be more than {len(SPECIALS)} (the special tokens), got {max_vocab}")
+        cls.check_limits(min_count, max_vocab)
         kept = [(tok, c) for tok, c in counts.items() if c >= min_count and tok not in SPECIALS]
         kept.sort(key=lambda tc: (-tc[1], tc[0]))
         if max_vocab is not None:

@@ -61,10 +61,7 @@ def build_vocab(
     """Tokenize ``corpus``, split it by lines, build the vocabulary on the training split, save all."""
     from textgen.corpus import load_corpus, split_lines
 
-    if min_count < 1:
-        raise UsageError(f"--min-count must be at least 1, got {min_count}")
-    if max_vocab is not None and max_vocab < 4:
-        raise UsageError(f"--max-vocab must be at least 4 (three special tokens plus one word), got {max_vocab}")
+    Vocab.check_limits(min_count, max_vocab)  # fail before the slow work
     if num_proc is not None and num_proc < 1:
         raise UsageError(f"--num-proc must be at least 1, got {num_proc}")
     rd = RunDir.of(run_dir)

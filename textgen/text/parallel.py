@@ -18,8 +18,9 @@ _MIN_SEGMENTS_PER_PROC = 20_000
 
 
 def _worker_tokenizer(settings: dict[str, Any]) -> ScriptTokenizer:
+    """The tokenizer for ``settings`` in this process (one spaCy pipeline per process and settings)."""
     key = tuple(sorted(settings.items()))
-    if key not in _WORKER_TOKENIZERS:  # one spaCy pipeline per worker process
+    if key not in _WORKER_TOKENIZERS:
         _WORKER_TOKENIZERS[key] = ScriptTokenizer(TokenizerSettings.from_dict(settings))
     return _WORKER_TOKENIZERS[key]
 
@@ -42,7 +43,7 @@ def tokenize_lines_parallel(
     """Tokens of ``lines``; spaCy work fans out over ``num_proc`` processes via ``datasets``."""
     import datasets
 
-    plan, segments = ScriptTokenizer(settings).plan(lines)
+    plan, segments = _worker_tokenizer(settings.to_dict()).plan(lines)  # cached: spaCy loads once per process
     if not segments:
         return [item for item in plan if isinstance(item, str)]
     procs = num_proc if num_proc is not None else default_num_proc(len(segments))
