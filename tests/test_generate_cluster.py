@@ -64,18 +64,23 @@ def test_cluster_first_draws_follow_the_full_softmax(lstm_run: Path, word: str) 
     assert counts[[0, 1]].sum() == 0  # banned ids never drawn
 
 
+def _assert_probs_are_the_models(gen: Any, out: Any, atol: float, rtol: float) -> None:
+    """Each sample's recorded probabilities equal a full forward pass over prime + sample."""
+    prime = [gen.vocab.stoi[t] for t in out.prime_tokens]
+    for sample in out.samples:
+        logp, _ = full_forward_logp(gen, prime + sample.token_ids)
+        steps = logp[len(prime) - 1 : len(prime) - 1 + len(sample.token_ids)]
+        want = steps.gather(1, torch.tensor(sample.token_ids).unsqueeze(1)).squeeze(1).exp()
+        torch.testing.assert_close(torch.tensor(sample.probs), want, atol=atol, rtol=rtol)
+
+
 @pytest.mark.parametrize("settings", [{"top_p": 1.0}, {"top_k": 5, "top_p": 1.0}, {}, {"temperature": 0.7}])
 def test_cluster_first_records_model_probabilities_and_reproduces(lstm_run: Path, settings: dict) -> None:  # noqa: F811
     gen = textgen.load(lstm_run, device="cpu")
     a = gen.generate("maya", length=40, seed=3, num_samples=3, **settings)
     b = gen.generate("maya", length=40, seed=3, num_samples=3, **settings)
     assert [s.token_ids for s in a.samples] == [s.token_ids for s in b.samples]
-    prime = [gen.vocab.stoi[t] for t in a.prime_tokens]
-    for sample in a.samples:
-        logp, _ = full_forward_logp(gen, prime + sample.token_ids)
-        steps = logp[len(prime) - 1 : len(prime) - 1 + len(sample.token_ids)]
-        want = steps.gather(1, torch.tensor(sample.token_ids).unsqueeze(1)).squeeze(1).exp()
-        torch.testing.assert_close(torch.tensor(sample.probs), want, atol=1e-5, rtol=1e-4)
+    _assert_probs_are_the_models(gen, a, atol=1e-5, rtol=1e-4)
 
 
 @pytest.mark.parametrize("settings", [{"top_k": 5}, {"top_p": 0.9}, {"temperature": 1.3, "top_p": 1.0}])
@@ -110,9 +115,4 @@ def test_bf16_output_layer_stays_within_tolerance(lstm_run: Path) -> None:  # no
     """bf16 scoring: the recorded (model) probabilities stay within 2% (relative) of the fp32 ones."""
     gen = textgen.load(lstm_run, device="cpu")
     out = gen.generate("maya", length=60, seed=1, num_samples=4, top_p=1.0, bf16=True)
-    prime = [gen.vocab.stoi[t] for t in out.prime_tokens]
-    for sample in out.samples:
-        logp, _ = full_forward_logp(gen, prime + sample.token_ids)
-        steps = logp[len(prime) - 1 : len(prime) - 1 + len(sample.token_ids)]
-        want = steps.gather(1, torch.tensor(sample.token_ids).unsqueeze(1)).squeeze(1).exp()
-        torch.testing.assert_close(torch.tensor(sample.probs), want, atol=1e-4, rtol=2e-2)
+    _assert_probs_are_the_models(gen, out, atol=1e-4, rtol=2e-2)
