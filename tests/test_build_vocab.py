@@ -128,7 +128,8 @@ def test_run_dir_that_is_a_file_or_unwritable(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "args, needle",
     [(("--val-fraction", "1.5"), "--val-fraction"), (("--min-count", "0"), "--min-count"),
-     (("--max-vocab", "2"), "--max-vocab"), (("--lang", "klingon"), "language")],
+     (("--max-vocab", "2"), "--max-vocab"), (("--lang", "klingon"), "language"), (("--num-proc", "0"), "--num-proc"),
+     (("--encoding", "klingon"), "--encoding")],
 )
 def test_nonsense_options_are_usage_errors(tmp_path: Path, args: tuple[str, ...], needle: str) -> None:
     line = _one_line_error(_run("build-vocab", "--corpus", "fixture", "--run-dir", str(tmp_path / "r"), *args), code=2)
