@@ -38,9 +38,6 @@ class RunDir:
     def of(cls, path: str | os.PathLike[str] | None) -> RunDir:
         return cls(Path(path) if path is not None else DEFAULT_RUN_DIR)
 
-    def path(self, name: str) -> Path:
-        return self.root / name
-
     def __truediv__(self, name: str) -> Path:
         return self.root / name
 
