@@ -46,9 +46,15 @@ def generate_cmd(
             help="Adaptive softmax: apply top-k/top-p/temperature exactly (slower) instead of cluster-first.",
         ),
     ] = False,
-    bf16: Annotated[
-        bool, typer.Option("--bf16", help="Score the adaptive output layer in bfloat16 (faster batches on AMX CPUs).")
-    ] = False,
+    precision: Annotated[
+        str | None,
+        typer.Option(
+            "--precision",
+            metavar="fp32|bf16|int8",
+            help="Arithmetic of the decoding steps: fp32 (the model's own), bf16, or int8 (x86 CPU; fastest).",
+        ),
+    ] = None,
+    bf16: Annotated[bool, typer.Option("--bf16", help="Same as --precision bf16.")] = False,
     num_samples: Annotated[int, typer.Option(help="Independent samples, generated as one batch.")] = 1,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     out: Annotated[Path | None, typer.Option("--out", help="Write the output to this file instead of stdout.")] = None,
@@ -87,6 +93,7 @@ def generate_cmd(
         explain=explain,
         exact_sampling=exact_sampling,
         bf16=bf16,
+        precision=precision,  # type: ignore[arg-type]  (checked by generate)
     )
     heatmap_path: Path | None = None
     if explain and generator.arch == "attention":

@@ -17,6 +17,7 @@ import torch
 
 from textgen.errors import DeviceError, UsageError
 from textgen.generate.decode import Decoded, DecodeOptions, decode
+from textgen.generate.kernels import Precision, check_precision
 from textgen.generate.render import prime_tokens, proper_names, render
 from textgen.generate.sampling import Sampler, SamplingSettings, structural_mask
 from textgen.rundir import RunDir
@@ -129,15 +130,21 @@ class TextGenerator:
         restore_case: bool = True,
         exact_sampling: bool = False,
         bf16: bool = False,
+        precision: Precision | None = None,
     ) -> Generation:
         """Write ``num_samples`` continuations of ``prime`` (one batch); same seed, same text on CPU.
 
         Adaptive-softmax models draw cluster-first (:mod:`textgen.generate.cluster`): exact for plain
         sampling, a cluster-level approximation of top-k/top-p/temperature unless ``exact_sampling``.
-        ``bf16`` scores that output layer in bfloat16 (faster for batches on CPUs with AMX).
+        ``precision`` (fp32, bf16 or int8; ``bf16=True`` is ``precision="bf16"``) is the arithmetic of the
+        LSTM steps and that output layer (:mod:`textgen.generate.kernels`): fp32 is the model's own,
+        bf16/int8 are faster with a bounded error on the probabilities.
         """
         settings = SamplingSettings(temperature, top_k, top_p, repetition_penalty, greedy, exact_sampling).validate()
         _check_counts(length, max_turns, num_samples)
+        if bf16 and precision not in (None, "bf16"):
+            raise UsageError(f"--bf16 and --precision {precision} disagree; pass one of them")
+        chosen = check_precision(precision or ("bf16" if bf16 else "fp32"), self.device)
         turn_id = self.vocab.stoi.get(symbols.TURN)
         if max_turns is not None and turn_id is None:
             raise UsageError("--max-turns needs a vocabulary with turn breaks (||turn||); use --length instead")
@@ -155,11 +162,16 @@ class TextGenerator:
             speakers=self._speakers,
             banned=(self.vocab.pad_id, self.vocab.unk_id),
             stats=explain,
-            bf16=bf16,
+            precision=chosen,
             attention=explain and self.arch == "attention",
         )
         decoded = decode(self.model, ids, sampler, num_samples, opts)
-        record = settings.to_dict() | {"length": length, "max_turns": max_turns, "num_samples": num_samples}
+        record = settings.to_dict() | {
+            "length": length,
+            "max_turns": max_turns,
+            "num_samples": num_samples,
+            "precision": chosen,
+        }
         gen = Generation(prime=prime, prime_tokens=tokens, seed=seed, settings=record)
         gen.samples = [self._sample(decoded, i, tokens, restore_case) for i in range(num_samples)]
         return gen

@@ -30,20 +30,21 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from textgen.generate.kernels import Affine, Precision, prepared
 from textgen.generate.sampling import Sampler
 
 
 class ClusterFirst:
     """One sampling step straight from the hidden state: ``(ids [B], model log-prob of each [B])``."""
 
-    def __init__(self, model: Any, sampler: Sampler, exact: bool, dtype: torch.dtype | None = None) -> None:
+    def __init__(self, model: Any, sampler: Sampler, exact: bool, precision: Precision = "fp32") -> None:
         self.model, self.sampler, self.exact = model, sampler, exact
         self.adaptive = model.adaptive
         self.bounds: list[int] = list(self.adaptive.bounds)
         self.shortlist: int = int(self.adaptive.shortlist)
         self.clusters = list(zip(self.bounds[1:-1], self.bounds[2:], strict=True))
-        self.dtype = dtype  # None: the hidden state's dtype; torch.bfloat16 for the batched CPU path
-        self._weights: tuple[Tensor, Tensor] | None = None
+        self.precision = precision
+        self.head, self.tails = prepared(model, ("cluster-first", precision), self._build)
         self.tail_rows = 0  # rows that scored a tail cluster (benchmarks and tests)
         self.rows = 0
 
@@ -54,10 +55,10 @@ class ClusterFirst:
         return s.temperature == 1.0 and s.top_k == 0 and s.top_p == 1.0 and s.repetition_penalty == 1.0
 
     @classmethod
-    def of(cls, model: Any, sampler: Sampler, dtype: torch.dtype | None = None) -> ClusterFirst | None:
+    def of(cls, model: Any, sampler: Sampler, precision: Precision = "fp32") -> ClusterFirst | None:
         """A cluster-first step for ``model`` and ``sampler``, or None where it does not apply."""
         adaptive = getattr(model, "adaptive", None)
-        ok = adaptive is not None and all(hasattr(adaptive, a) for a in ("bounds", "shortlist", "_head"))
+        ok = adaptive is not None and all(hasattr(adaptive, a) for a in ("bounds", "shortlist", "cluster"))
         ok = ok and hasattr(model, "output_weight") and hasattr(model, "out_bias")
         s = sampler.settings
         if not ok or s.greedy or s.top_k == 1 or s.repetition_penalty != 1.0:
@@ -67,13 +68,15 @@ class ClusterFirst:
         exact = cls.exact_for(sampler)
         if not exact and getattr(s, "exact", False):
             return None
-        return cls(model, sampler, exact, dtype)
+        return cls(model, sampler, exact, precision)
 
-    def _wb(self, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
-        if self._weights is None or self._weights[0].dtype != dtype:
-            w, b = self.model.output_weight.detach(), self.model.out_bias.detach()
-            self._weights = (w.to(dtype).contiguous(), b.to(dtype).contiguous())
-        return self._weights
+    def _build(self) -> tuple[Affine, list[Affine]]:
+        """The head (shortlist rows, then one row per cluster) and each tail, in ``self.precision``."""
+        w, b = self.model.output_weight.detach(), self.model.out_bias.detach()
+        s, cluster = self.shortlist, self.adaptive.cluster
+        head_w, head_b = torch.cat([w[:s], cluster.weight.detach()]), torch.cat([b[:s], cluster.bias.detach()])
+        head = Affine(head_w, head_b, self.precision)
+        return head, [Affine(w[lo:hi], b[lo:hi], self.precision) for lo, hi in self.clusters]
 
     def _pick(self, logp: Tensor) -> Tensor:
         """``[N]`` indices drawn from ``[N, W]`` log-scores under the sampler's temperature/top-k/top-p."""
@@ -81,19 +84,8 @@ class ClusterFirst:
         return self.sampler._draw(logp / t if t != 1.0 else logp).squeeze(1)
 
     def step(self, hidden: Tensor) -> tuple[Tensor, Tensor]:
-        if self.dtype == torch.bfloat16 and hidden.device.type == "cpu":
-            # the decode loop turns oneDNN off for the one-token LSTM steps; bf16 GEMMs need it (AMX)
-            with torch.backends.mkldnn.flags(enabled=True):
-                return self._step(hidden)
-        return self._step(hidden)
-
-    def _step(self, hidden: Tensor) -> tuple[Tensor, Tensor]:
         x = hidden[:, -1]
-        dtype = self.dtype or x.dtype
-        x = x.to(dtype)
-        w, bias = self._wb(dtype)
-        s = self.shortlist
-        head = self.adaptive._head(x, w, bias) if dtype == torch.float32 else self._head_cast(x, w, bias)
+        head = F.log_softmax(self.head(x), dim=-1)
         scores = head
         banned = self.sampler.banned
         if banned.numel():
@@ -101,24 +93,18 @@ class ClusterFirst:
         choice = self._pick(scores)  # [B] in [0, S + clusters)
         logp = head.gather(1, choice.unsqueeze(1)).squeeze(1)
         ids = choice
+        s = self.shortlist
         self.rows += int(x.shape[0])
-        for k, (lo, hi) in enumerate(self.clusters):
-            rows = (choice == s + k).nonzero().squeeze(1)
-            n = int(rows.numel())
-            if n == 0:
-                continue
-            self.tail_rows += n
-            tail = F.log_softmax(F.linear(x.index_select(0, rows), w[lo:hi], bias[lo:hi]).float(), dim=-1)
-            j = self._pick(tail)
-            ids = ids.index_copy(0, rows, j + lo)
-            logp = logp.index_add(0, rows, tail.gather(1, j.unsqueeze(1)).squeeze(1))
+        if bool((choice >= s).any()):
+            for k, (lo, tail_map) in enumerate(zip(self.bounds[1:-1], self.tails, strict=True)):
+                rows = (choice == s + k).nonzero().squeeze(1)
+                n = int(rows.numel())
+                if n == 0:
+                    continue
+                self.tail_rows += n
+                tail = F.log_softmax(tail_map(x.index_select(0, rows)), dim=-1)
+                j = self._pick(tail)
+                ids = ids.index_copy(0, rows, j + lo)
+                logp = logp.index_add(0, rows, tail.gather(1, j.unsqueeze(1)).squeeze(1))
         self.sampler.observe(ids)
         return ids, logp
-
-    def _head_cast(self, x: Tensor, w: Tensor, bias: Tensor) -> Tensor:
-        s = self.shortlist
-        cluster = self.adaptive.cluster
-        head = torch.cat(
-            [F.linear(x, w[:s], bias[:s]), F.linear(x, cluster.weight.to(x.dtype), cluster.bias.to(x.dtype))], dim=-1
-        )
-        return F.log_softmax(head.float(), dim=-1)

@@ -18,8 +18,10 @@ import torch
 from torch import Tensor
 
 from textgen.generate.cluster import ClusterFirst
+from textgen.generate.kernels import Precision
 from textgen.generate.lazy import LazyAdaptive
 from textgen.generate.sampling import Sampler
+from textgen.generate.stepper import LSTMStepper
 
 STOP_LENGTH, STOP_EOS, STOP_TURNS = "length", "eos", "turns"
 
@@ -36,7 +38,7 @@ class DecodeOptions:
     speakers: Tensor | None = None  # [V] bool: speaker tokens (one not right after ``||turn||`` also ends a turn)
     banned: tuple[int, ...] = ()  # left out of the reported alternatives (never sampled)
     cluster_first: bool = True  # adaptive softmax: draw from the head first (see textgen.generate.cluster)
-    bf16: bool = False  # cluster-first output layer in bfloat16 (batched CPU decoding with AMX)
+    precision: Precision = "fp32"  # LSTM steps and cluster-first output layer (textgen.generate.kernels)
     lazy: bool = True  # skip adaptive-softmax tail clusters that cannot be sampled (exact; CPU only)
     stats: bool = False  # entropy and top alternatives per token
     top_n: int = 5
@@ -110,13 +112,16 @@ def decode(model: Any, prime_ids: Sequence[int], sampler: Sampler, num_samples: 
     check_every = 1 if device.type == "cpu" else 16  # avoid a host sync per step on GPUs
     fast = None
     if opts.cluster_first and not opts.stats:
-        fast = ClusterFirst.of(model, sampler, torch.bfloat16 if opts.bf16 else None)
+        fast = ClusterFirst.of(model, sampler, opts.precision)
     lazy = None if fast is not None or opts.stats or not opts.lazy else LazyAdaptive.of(model, sampler)
+    stepper = None if opts.attention else LSTMStepper.of(model, opts.precision)
     steps = 0
     with torch.inference_mode():
         hidden, state, attn = _feed_prime(model, prime, b, opts.attention)
+        if stepper is not None:
+            stepper.load(state)
         sampler.start(prime.expand(b, -1))
-        with fast_steps(device):
+        with contextlib.nullcontext() if stepper is not None else fast_steps(device):
             for step in range(n):
                 if attn is not None:
                     attn_rows.append(attn[:, -1].float())
@@ -144,7 +149,10 @@ def decode(model: Any, prime_ids: Sequence[int], sampler: Sampler, num_samples: 
                 steps = step + 1
                 if step + 1 == n or ((step + 1) % check_every == 0 and bool(done.all())):
                     break
-                hidden, state, attn = _forward(model, nxt.unsqueeze(1), state, opts.attention)
+                if stepper is not None:
+                    hidden = stepper.step(nxt)
+                else:
+                    hidden, state, attn = _forward(model, nxt.unsqueeze(1), state, opts.attention)
     lengths = [min(int(x), steps) for x in stop_at.tolist()]
     reasons = [
         STOP_LENGTH if length == steps and not d else (STOP_EOS if e else STOP_TURNS)
