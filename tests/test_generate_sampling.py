@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 import pytest
 import torch
@@ -71,12 +72,57 @@ def test_top_p_keeps_the_smallest_set_holding_p() -> None:
     assert set(draws(SamplingSettings(top_p=0.9), lp, n=800)) == {2, 3, 4}
 
 
-def test_top_p_on_a_flat_distribution_falls_back_to_the_full_sort() -> None:
-    big = torch.full((1, 1000), -math.log(1000.0))  # the 256-token shortlist holds only 25.6%
+def test_top_p_on_a_flat_distribution_breaks_ties_by_id_like_a_stable_sort() -> None:
+    big = torch.full((1, 1000), -math.log(1000.0))  # pad/unk banned: 998 tied tokens of 1/998 each
     got = draws(SamplingSettings(top_p=0.5), big, n=2000)
-    assert PAD not in got and UNK not in got
-    assert len(set(got)) > 300  # about half of the vocabulary is in the nucleus
-    assert max(got) < 1000
+    # the nucleus is the 499 lowest allowed ids (2..500): 498/998 < 0.5 <= 499/998 ahead of id 501
+    assert set(got) <= set(range(2, 501))
+    assert len(set(got)) > 400
+
+
+def _sorted_nucleus(p: torch.Tensor, top_p: float) -> torch.Tensor:
+    """The reference rule: sort, keep the smallest prefix holding top_p, renormalise."""
+    vals, idx = p.sort(descending=True, stable=True)
+    keep = (vals.cumsum(0) - vals) < top_p
+    out = torch.zeros_like(p)
+    out[idx[keep]] = vals[keep]
+    return out / out.sum()
+
+
+@pytest.fixture()
+def one_thread() -> Iterator[None]:
+    """Thousands of tiny steps: intra-op threads only add spin-waits (many-fold on a busy machine)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize(("width", "top_p"), [(40, 0.8), (700, 0.9), (700, 0.3)])
+def test_nucleus_rejection_draws_follow_the_sorted_rule(width: int, top_p: float, one_thread: None) -> None:
+    """Chi-square against the sorted nucleus; wide rows also exercise the inverse-CDF draws."""
+    gen = torch.Generator().manual_seed(7)
+    p = torch.softmax(torch.randn(width, generator=gen) * 2.0, dim=0)
+    p[:2] = 0.0  # pad/unk are banned (the sampler gives them zero mass)
+    p = p / p.sum()
+    want = _sorted_nucleus(p, top_p)
+    n, batch = 12000, 24
+    got = draws(SamplingSettings(top_p=top_p), p.log().expand(batch, -1).clone(), n=n, seed=3)
+    counts = torch.bincount(torch.tensor(got), minlength=width).double()
+    assert counts[want == 0].sum() == 0  # nothing outside the nucleus, ever
+    expected = want.double() * len(got)
+    keep = expected > 5
+    chi2 = float((((counts - expected) ** 2) / expected)[keep].sum())
+    dof = max(int(keep.sum()) - 1, 1)
+    assert chi2 < dof + 6 * (2 * dof) ** 0.5, (chi2, dof)
+
+
+def test_wide_plain_sampling_never_draws_zero_mass_entries() -> None:
+    lp = torch.full((4, 2000), float("-inf"))
+    lp[:, 1500:1503] = torch.tensor([0.5, 0.3, 0.2]).log()  # three live entries far from both ends
+    got = draws(SamplingSettings(top_p=1.0), lp, n=4000)
+    assert set(got) == {1500, 1501, 1502}
+    assert 0.45 < got.count(1500) / len(got) < 0.55
 
 
 def test_top_k_then_top_p_renormalises_within_k() -> None:

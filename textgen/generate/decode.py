@@ -60,6 +60,21 @@ class Decoded:
 
 
 @contextlib.contextmanager
+def single_thread(active: bool) -> Iterator[None]:
+    """One intra-op thread while ``active``: one CPU stream's ops are too small to split, and extra
+    OpenMP threads spin-wait many-fold longer whenever another process holds a core."""
+    threads = torch.get_num_threads()
+    if not active or threads == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+@contextlib.contextmanager
 def fast_steps(device: torch.device) -> Iterator[None]:
     """On CPU, run one-token steps on the native LSTM kernel (oneDNN's per-call setup costs ~3x more)."""
     if device.type != "cpu" or not torch.backends.mkldnn.is_available():
@@ -116,7 +131,7 @@ def decode(model: Any, prime_ids: Sequence[int], sampler: Sampler, num_samples: 
     lazy = None if fast is not None or opts.stats or not opts.lazy else LazyAdaptive.of(model, sampler)
     stepper = None if opts.attention else LSTMStepper.of(model, opts.precision)
     steps = 0
-    with torch.inference_mode():
+    with torch.inference_mode(), single_thread(device.type == "cpu" and b == 1):
         hidden, state, attn = _feed_prime(model, prime, b, opts.attention)
         if stepper is not None:
             stepper.load(state)

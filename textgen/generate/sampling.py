@@ -10,8 +10,9 @@ Order of operations per step (each optional except the bans):
    distribution renormalised after top-k, as Hugging Face does), then one draw per stream from a
    seeded :class:`torch.Generator`.
 
-Top-k/top-p never sort the whole vocabulary: they work on a ``topk`` shortlist, and top-p falls back
-to a full sort only for a step whose shortlist holds less than ``top_p`` of the mass.
+Top-k/top-p never sort the whole vocabulary: top-k works on a ``topk`` shortlist; top-p alone draws by
+rejection (a candidate from the whole distribution is kept when it lies in the nucleus), falling back
+to a full sort only for a row whose few candidates all lay outside it.
 """
 
 from __future__ import annotations
@@ -27,8 +28,10 @@ from torch import Tensor
 from textgen.errors import UsageError
 from textgen.text import symbols
 
-# top-p without top-k: candidates examined before falling back to a full sort
-_NUCLEUS_SHORTLIST = 256
+# top-p without top-k: candidates drawn per row before falling back to a full sort
+_NUCLEUS_TRIES = 4
+# wider rows are drawn by inverse CDF (one uniform) instead of torch.multinomial (one exponential per entry)
+_INVERSE_CDF_FROM = 512
 
 
 @dataclass(frozen=True)
@@ -173,22 +176,53 @@ class Sampler:
                 probs = _nucleus(probs, s.top_p)
             return idx.gather(1, self._multinomial(probs))
         if s.top_p < 1.0:
-            k = min(_NUCLEUS_SHORTLIST, v)
-            lse = torch.logsumexp(scores, dim=-1, keepdim=True)
-            vals, idx = scores.topk(k, dim=-1)
-            probs = (vals - lse).exp()  # true probabilities of the shortlist
-            ids = idx.gather(1, self._multinomial(_nucleus(probs, s.top_p)))
-            if k < v:  # rows whose nucleus is wider than the shortlist (flat distributions): sort them fully
-                rows = (probs.sum(dim=-1) < s.top_p).nonzero().squeeze(1)
-                if rows.numel():
-                    vals, idx = scores.index_select(0, rows).sort(dim=-1, descending=True)
-                    probs = (vals - lse.index_select(0, rows)).exp()
-                    ids[rows] = idx.gather(1, self._multinomial(_nucleus(probs, s.top_p)))
-            return ids
+            return self._draw_nucleus(torch.softmax(scores, dim=-1), s.top_p)
         return self._multinomial(torch.softmax(scores, dim=-1))
 
     def _multinomial(self, probs: Tensor) -> Tensor:
-        return torch.multinomial(probs, 1, generator=self.generator)
+        """``[B, 1]`` draws from ``[B, W]`` non-negative weights (rows need not sum to one)."""
+        if probs.shape[-1] <= _INVERSE_CDF_FROM:
+            return torch.multinomial(probs, 1, generator=self.generator)
+        ids = self._inverse_cdf(probs, 1)
+        bad = probs.gather(1, ids).squeeze(1) <= 0  # u rounded up to the total (about 2**-24 per draw)
+        if bool(bad.any()):
+            rows = bad.nonzero().squeeze(1)
+            ids[rows] = torch.multinomial(probs.index_select(0, rows), 1, generator=self.generator)
+        return ids
+
+    def _inverse_cdf(self, probs: Tensor, draws: int) -> Tensor:
+        """``[B, draws]`` independent draws per row by inverting the cumulative sum (one uniform each).
+
+        ``torch.multinomial`` draws one exponential per vocabulary entry; this reads each row once.
+        """
+        cdf = probs.float().cumsum(dim=-1)
+        u = torch.rand(probs.shape[0], draws, generator=self.generator, device=probs.device) * cdf[:, -1:]
+        return torch.searchsorted(cdf, u, right=True).clamp_(max=probs.shape[-1] - 1)
+
+    def _draw_nucleus(self, probs: Tensor, top_p: float) -> Tensor:
+        """``[B, 1]`` draws from the nucleus of ``probs`` (true probabilities), without sorting.
+
+        Rejection sampling: draw candidates from the whole distribution and keep the first whose
+        mass ahead (tokens more likely, ties broken by lower id as a stable sort does) is below
+        ``top_p``, i.e. the first that lies in the nucleus. Conditioned on acceptance a candidate is
+        distributed exactly as the renormalised nucleus; each is accepted with probability >= top_p,
+        and the rare rows with none accepted (``(1 - top_p) ** tries``) take the sorted path.
+        """
+        n, v = probs.shape
+        cand = self._inverse_cdf(probs, _NUCLEUS_TRIES)  # [B, M]
+        # non-negative floats order like their bit patterns; the low 32 bits break ties by id
+        ids = torch.arange(v - 1, -1, -1, device=probs.device, dtype=torch.int64)
+        key = probs.float().view(torch.int32).to(torch.int64).mul_(1 << 32).add_(ids)  # [B, V]
+        ahead = (key.unsqueeze(1) > key.gather(1, cand).unsqueeze(2)).to(probs.dtype)  # [B, M, V]
+        mass = torch.bmm(ahead, probs.unsqueeze(2)).squeeze(2)  # [B, M]
+        inside = mass < top_p
+        chosen = cand.gather(1, inside.to(torch.uint8).argmax(dim=1, keepdim=True))  # first accepted
+        missed = ~inside.any(dim=1)
+        if bool(missed.any()):
+            rows = missed.nonzero().squeeze(1)
+            vals, idx = probs.index_select(0, rows).sort(dim=-1, descending=True, stable=True)
+            chosen[rows] = idx.gather(1, self._multinomial(_nucleus(vals, top_p)))
+        return chosen
 
 
 def _nucleus(probs: Tensor, top_p: float) -> Tensor:
