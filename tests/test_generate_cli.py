@@ -186,3 +186,13 @@ def test_loads_only_run_dir_artifacts(tmp_path: Path) -> None:
         shutil.copy(trained_run("lstm") / name, run / name)
     code, out, err = gen(run, "--prime", "maya", "--seed", "1", "--length", "10")
     assert code == 0, err and out.startswith("Maya:")
+
+
+def test_precision_option_and_its_errors(lstm_run: Path) -> None:  # noqa: F811
+    code, out, err = gen(lstm_run, "--prime", "maya", "--seed", "1", "--length", "30", "--precision", "fp32", "--json")
+    assert code == 0, err
+    assert json.loads(out)["settings"]["precision"] == "fp32"
+    code, _, err = gen(lstm_run, "--prime", "maya", "--precision", "fp16")
+    assert code == 2 and "--precision must be auto or one of fp32, bf16, int8" in err and "Traceback" not in err
+    code, _, err = gen(lstm_run, "--prime", "maya", "--precision", "int8", "--device", "cuda")
+    assert code != 0 and len(err.strip().splitlines()) == 1

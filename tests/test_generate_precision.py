@@ -13,6 +13,7 @@ from test_generate_support import lstm_run  # noqa: F401  (fixture)
 
 import textgen
 from textgen.errors import UsageError
+from textgen.generate.cluster import adaptive_log_probs
 from textgen.generate.kernels import Affine, check_precision, int8_available, prepared
 from textgen.generate.stepper import LSTMStepper
 from textgen.generator.config import ModelConfig
@@ -100,11 +101,29 @@ def test_low_precision_is_seeded_and_never_emits_banned_tokens(lstm_run: Path, p
 
 
 def test_precision_errors_say_what_to_use() -> None:
-    with pytest.raises(UsageError, match="fp32, bf16, int8"):
+    with pytest.raises(UsageError, match="auto or one of fp32, bf16, int8"):
         check_precision("fp16", torch.device("cpu"))
     with pytest.raises(UsageError, match="--precision bf16"):
         check_precision("int8", torch.device("cuda"))
     assert check_precision("bf16", torch.device("cpu")) == "bf16"
+    assert check_precision("auto", torch.device("cuda")) == "fp32"
+    assert check_precision("auto", torch.device("cpu")) == ("int8" if int8_available() else "fp32")
+
+
+def test_auto_precision_is_int8_on_cpu_and_fp32_for_explain(lstm_run: Path) -> None:  # noqa: F811
+    gen = textgen.load(lstm_run, device="cpu")
+    assert gen.generate("gus", length=5).settings["precision"] == ("int8" if int8_available() else "fp32")
+    assert gen.generate("gus", length=5, explain=True).settings["precision"] == "fp32"
+    assert gen.generate("gus", length=5, explain=True, precision="bf16").settings["precision"] == "bf16"
+
+
+def test_adaptive_log_probs_in_fp32_equal_the_model() -> None:
+    model = _model()
+    x = torch.randn(4, 24)
+    with torch.inference_mode():
+        want = model.log_probs(x.unsqueeze(1))[:, 0]
+        got = adaptive_log_probs(model, x, "fp32")
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
 
 
 def test_bf16_flag_and_a_different_precision_disagree(lstm_run: Path) -> None:  # noqa: F811

@@ -11,7 +11,7 @@ import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
@@ -130,21 +130,26 @@ class TextGenerator:
         restore_case: bool = True,
         exact_sampling: bool = False,
         bf16: bool = False,
-        precision: Precision | None = None,
+        precision: Precision | Literal["auto"] | None = None,
     ) -> Generation:
         """Write ``num_samples`` continuations of ``prime`` (one batch); same seed, same text on CPU.
 
         Adaptive-softmax models draw cluster-first (:mod:`textgen.generate.cluster`): exact for plain
         sampling, a cluster-level approximation of top-k/top-p/temperature unless ``exact_sampling``.
-        ``precision`` (fp32, bf16 or int8; ``bf16=True`` is ``precision="bf16"``) is the arithmetic of the
-        LSTM steps and that output layer (:mod:`textgen.generate.kernels`): fp32 is the model's own,
-        bf16/int8 are faster with a bounded error on the probabilities.
+        ``precision`` is the arithmetic of the LSTM steps and that output layer
+        (:mod:`textgen.generate.kernels`): ``fp32`` is the model's own; ``bf16`` and ``int8`` are faster
+        with a small, measured error on the probabilities; ``auto`` (the default) is int8 on x86 CPUs and
+        fp32 elsewhere, and fp32 with ``explain``. ``bf16=True`` is ``precision="bf16"``.
         """
         settings = SamplingSettings(temperature, top_k, top_p, repetition_penalty, greedy, exact_sampling).validate()
         _check_counts(length, max_turns, num_samples)
-        if bf16 and precision not in (None, "bf16"):
+        if bf16 and precision not in (None, "auto", "bf16"):
             raise UsageError(f"--bf16 and --precision {precision} disagree; pass one of them")
-        chosen = check_precision(precision or ("bf16" if bf16 else "fp32"), self.device)
+        if bf16:
+            precision = "bf16"
+        elif precision in (None, "auto"):  # --explain inspects the model itself: fp32 unless asked otherwise
+            precision = "fp32" if explain else "auto"
+        chosen = check_precision(precision, self.device)
         turn_id = self.vocab.stoi.get(symbols.TURN)
         if max_turns is not None and turn_id is None:
             raise UsageError("--max-turns needs a vocabulary with turn breaks (||turn||); use --length instead")

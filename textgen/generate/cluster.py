@@ -44,7 +44,7 @@ class ClusterFirst:
         self.shortlist: int = int(self.adaptive.shortlist)
         self.clusters = list(zip(self.bounds[1:-1], self.bounds[2:], strict=True))
         self.precision = precision
-        self.head, self.tails = prepared(model, ("cluster-first", precision), self._build)
+        self.head, self.tails = output_kernels(model, precision)
         self.tail_rows = 0  # rows that scored a tail cluster (benchmarks and tests)
         self.rows = 0
 
@@ -70,13 +70,6 @@ class ClusterFirst:
             return None
         return cls(model, sampler, exact, precision)
 
-    def _build(self) -> tuple[Affine, list[Affine]]:
-        """The head (shortlist rows, then one row per cluster) and each tail, in ``self.precision``."""
-        w, b = self.model.output_weight.detach(), self.model.out_bias.detach()
-        s, cluster = self.shortlist, self.adaptive.cluster
-        head_w, head_b = torch.cat([w[:s], cluster.weight.detach()]), torch.cat([b[:s], cluster.bias.detach()])
-        head = Affine(head_w, head_b, self.precision)
-        return head, [Affine(w[lo:hi], b[lo:hi], self.precision) for lo, hi in self.clusters]
 
     def _pick(self, logp: Tensor) -> Tensor:
         """``[N]`` indices drawn from ``[N, W]`` log-scores under the sampler's temperature/top-k/top-p."""
@@ -108,3 +101,26 @@ class ClusterFirst:
                 logp = logp.index_add(0, rows, tail.gather(1, j.unsqueeze(1)).squeeze(1))
         self.sampler.observe(ids)
         return ids, logp
+
+
+def output_kernels(model: Any, precision: Precision) -> tuple[Affine, list[Affine]]:
+    """An adaptive model's head (shortlist rows, then one row per cluster) and tails in ``precision``."""
+
+    def build() -> tuple[Affine, list[Affine]]:
+        w, b = model.output_weight.detach(), model.out_bias.detach()
+        adaptive = model.adaptive
+        s, bounds = int(adaptive.shortlist), list(adaptive.bounds)
+        head_w = torch.cat([w[:s], adaptive.cluster.weight.detach()])
+        head = Affine(head_w, torch.cat([b[:s], adaptive.cluster.bias.detach()]), precision)
+        return head, [Affine(w[lo:hi], b[lo:hi], precision) for lo, hi in zip(bounds[1:-1], bounds[2:], strict=True)]
+
+    return prepared(model, ("adaptive-output", precision), build)
+
+
+def adaptive_log_probs(model: Any, x: Tensor, precision: Precision) -> Tensor:
+    """Full ``[B, V]`` log-probabilities of an adaptive model's features ``x [B, D]`` under ``precision``."""
+    head_map, tails = output_kernels(model, precision)
+    head = F.log_softmax(head_map(x), dim=-1)
+    s = int(model.adaptive.shortlist)
+    parts = [head[:, :s]] + [F.log_softmax(t(x), dim=-1) + head[:, s + k : s + k + 1] for k, t in enumerate(tails)]
+    return torch.cat(parts, dim=-1)

@@ -41,9 +41,12 @@ def int8_available() -> bool:
 
 
 def check_precision(precision: str, device: torch.device) -> Precision:
-    """Validate ``precision`` for ``device``; raise :class:`UsageError` with what to use instead."""
+    """Validate ``precision`` for ``device`` (``auto``: int8 on x86 CPUs, else fp32); raise
+    :class:`UsageError` with what to use instead."""
+    if precision == "auto":
+        return "int8" if device.type == "cpu" and int8_available() else "fp32"
     if precision not in PRECISIONS:
-        raise UsageError(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        raise UsageError(f"--precision must be auto or one of {', '.join(PRECISIONS)}, got {precision!r}")
     if precision == "int8":
         if device.type != "cpu":
             raise UsageError("--precision int8 runs on CPU only; on a GPU use --precision bf16 (or fp32)")
