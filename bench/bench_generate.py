@@ -37,6 +37,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from peer_classic import PAD, SEINFELD, UNK, PeerData, PeerRNN  # noqa: E402
 from peer_classic import generate as peer_generate  # noqa: E402
+from precision_quality import precision_quality, quality_table  # noqa: E402
 
 from textgen import io  # noqa: E402
 from textgen.generate.api import TextGenerator  # noqa: E402
@@ -115,20 +116,15 @@ def bench_model(
     label: str, gen: TextGenerator, peer: Callable[[], int], args: argparse.Namespace, trained: bool
 ) -> list[dict[str, Any]]:
     n, b = args.tokens, args.batch
-    adaptive = getattr(gen.model, "adaptive", None) is not None
     k5 = {"top_k": 5, "top_p": 1.0}
-    cases = {"peer": peer, "top-k 5 exact": ours(gen, n, 1, exact_sampling=True, **k5)}
-    if adaptive:  # cluster-first applies to the adaptive softmax only
-        cases["top-k 5 cluster-first"] = ours(gen, n, 1, **k5)
-    cases["default exact"] = ours(gen, n, 1, exact_sampling=True)
-    if adaptive:
-        cases["default cluster-first"] = ours(gen, n, 1)
-    cases[f"top-k 5 exact x{b}"] = ours(gen, n, b, exact_sampling=True, **k5)
-    if adaptive:
-        cases[f"top-k 5 cluster-first x{b}"] = ours(gen, n, b, **k5)
-        cases[f"top-k 5 cluster-first bf16 x{b}"] = ours(gen, n, b, bf16=True, **k5)
-    if trained or adaptive:  # untrained full softmax: top-p 0.9 would hold most of the vocabulary
-        cases[f"default x{b}"] = ours(gen, n, b)
+    cases = {"peer": peer, "top-k 5 exact fp32": ours(gen, n, 1, exact_sampling=True, precision="fp32", **k5)}
+    for p in args.precisions:
+        cases[f"top-k 5 {p}"] = ours(gen, n, 1, precision=p, **k5)
+        cases[f"default {p}"] = ours(gen, n, 1, precision=p)
+    for p in args.precisions:
+        cases[f"top-k 5 {p} x{b}"] = ours(gen, n, b, precision=p, **k5)
+        if trained or getattr(gen.model, "adaptive", None) is not None:  # untrained full: top-p holds most words
+            cases[f"default {p} x{b}"] = ours(gen, n, b, precision=p)
     med = measure(cases, args.repeats)
     base = med["peer"]
     rows = []
@@ -168,10 +164,14 @@ def main() -> None:
     )
     parser.add_argument("--run-dir", type=Path, default=None, help="also bench this trained run")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--precisions", default="fp32,bf16,int8", help="decoding precisions to time (comma-separated)")
+    parser.add_argument("--quality-tokens", type=int, default=16384, help="validation tokens for the precision table")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--write", action="store_true", help="record the table in bench/BENCHMARKS.md")
     args = parser.parse_args()
+    args.precisions = [p for p in args.precisions.split(",") if p and (p != "int8" or args.device == "cpu")]
     warnings.filterwarnings("ignore")
+    load_start = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     device = torch.device(args.device)
@@ -196,6 +196,7 @@ def main() -> None:
         log(f"== {label}")
         rows += bench_model(label, gen, peer, args, trained=False)
     runs: list[tuple[str, Path]] = []
+    quality: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         if args.train_seconds > 0:
             runs.append((f"trained {args.train_seconds:.0f} s", trained_peer_sized_run(args.train_seconds, Path(tmp))))
@@ -210,6 +211,10 @@ def main() -> None:
             models[label] = sizes_of(gen) + f" (val_bpb {metrics.get('best_val_bpb', metrics.get('val_bpb', '?'))})"
             log(f"== {label}")
             rows += bench_model(label, gen, peer, args, trained=True)
+            if getattr(gen.model, "adaptive", None) is not None and (run / "val_ids.npy").exists():
+                log(f"== decoding precision vs quality on {label}")
+                q = precision_quality(gen, args.quality_tokens)
+                quality.append(f"**{label}**\n\n" + quality_table(q, args.quality_tokens))
 
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     cpu = platform.processor() or platform.machine()
@@ -227,11 +232,13 @@ def main() -> None:
     }
     body = (
         f"`{meta['command']}`: {meta['date']}, {machine}, torch {torch.__version__}, "
-        f"load average {load:.1f} at the end. {args.tokens} tokens primed with `jerry`, median of {args.repeats} "
+        f"load average {load_start:.1f} at the start, {load:.1f} at the end. "
+        f"{args.tokens} tokens primed with `jerry`, median of {args.repeats} "
         f'interleaved repeats; "default" is top-p 0.9, "x{args.batch}" one batch of {args.batch} samples '
         f"(aggregate tokens/s). Targets: single stream >= 5x the peer, {args.batch} samples >= 50x.\n\n"
         + table(rows, models)
         + "\n"
+        + ("\n" + "\n\n".join(quality) + "\n" if quality else "")
     )
     print(body)
     if args.json:

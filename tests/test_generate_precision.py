@@ -13,8 +13,8 @@ from test_generate_support import lstm_run  # noqa: F401  (fixture)
 
 import textgen
 from textgen.errors import UsageError
-from textgen.generate.cluster import adaptive_log_probs
 from textgen.generate.kernels import Affine, check_precision, int8_available, prepared
+from textgen.generate.output import adaptive_log_probs, log_probs
 from textgen.generate.stepper import LSTMStepper
 from textgen.generator.config import ModelConfig
 from textgen.generator.model import build_model
@@ -130,3 +130,13 @@ def test_bf16_flag_and_a_different_precision_disagree(lstm_run: Path) -> None:  
     gen = textgen.load(lstm_run, device="cpu")
     with pytest.raises(UsageError, match="disagree"):
         gen.generate("gus", length=5, bf16=True, precision="int8")
+
+
+def test_full_softmax_log_probs_in_fp32_equal_the_model() -> None:
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(vocab_size=300, emb_dim=24, hidden=32, layers=1, softmax="full")).eval()
+    x = torch.randn(4, 24)
+    with torch.inference_mode():
+        want = model.log_probs(x.unsqueeze(1))[:, 0]
+        got = log_probs(model, x, "fp32")
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)

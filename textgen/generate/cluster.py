@@ -26,11 +26,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from textgen.generate.kernels import Affine, Precision, prepared
+from textgen.generate.kernels import Precision
+from textgen.generate.output import output_kernels
 from textgen.generate.sampling import Sampler
 
 
@@ -102,25 +102,3 @@ class ClusterFirst:
         self.sampler.observe(ids)
         return ids, logp
 
-
-def output_kernels(model: Any, precision: Precision) -> tuple[Affine, list[Affine]]:
-    """An adaptive model's head (shortlist rows, then one row per cluster) and tails in ``precision``."""
-
-    def build() -> tuple[Affine, list[Affine]]:
-        w, b = model.output_weight.detach(), model.out_bias.detach()
-        adaptive = model.adaptive
-        s, bounds = int(adaptive.shortlist), list(adaptive.bounds)
-        head_w = torch.cat([w[:s], adaptive.cluster.weight.detach()])
-        head = Affine(head_w, torch.cat([b[:s], adaptive.cluster.bias.detach()]), precision)
-        return head, [Affine(w[lo:hi], b[lo:hi], precision) for lo, hi in zip(bounds[1:-1], bounds[2:], strict=True)]
-
-    return prepared(model, ("adaptive-output", precision), build)
-
-
-def adaptive_log_probs(model: Any, x: Tensor, precision: Precision) -> Tensor:
-    """Full ``[B, V]`` log-probabilities of an adaptive model's features ``x [B, D]`` under ``precision``."""
-    head_map, tails = output_kernels(model, precision)
-    head = F.log_softmax(head_map(x), dim=-1)
-    s = int(model.adaptive.shortlist)
-    parts = [head[:, :s]] + [F.log_softmax(t(x), dim=-1) + head[:, s + k : s + k + 1] for k, t in enumerate(tails)]
-    return torch.cat(parts, dim=-1)

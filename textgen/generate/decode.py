@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from textgen.generate import output
 from textgen.generate.cluster import ClusterFirst
 from textgen.generate.kernels import Precision
 from textgen.generate.lazy import LazyAdaptive
@@ -128,7 +129,7 @@ def decode(model: Any, prime_ids: Sequence[int], sampler: Sampler, num_samples: 
     fast = None
     if opts.cluster_first and not opts.stats:
         fast = ClusterFirst.of(model, sampler, opts.precision)
-    lazy = None if fast is not None or opts.stats or not opts.lazy else LazyAdaptive.of(model, sampler)
+    lazy = None if fast is not None or opts.stats or not opts.lazy else LazyAdaptive.of(model, sampler, opts.precision)
     stepper = None if opts.attention else LSTMStepper.of(model, opts.precision)
     steps = 0
     with torch.inference_mode(), single_thread(device.type == "cpu" and b == 1):
@@ -144,7 +145,10 @@ def decode(model: Any, prime_ids: Sequence[int], sampler: Sampler, num_samples: 
                     nxt, chosen = fast.step(hidden)
                     token_logp[:, step] = chosen
                 else:
-                    logp = lazy.log_probs(hidden, sampler) if lazy else model.log_probs(hidden)[:, -1]  # [B, V]
+                    if lazy is not None:
+                        logp = lazy.log_probs(hidden, sampler)  # [B, V]
+                    else:
+                        logp = output.log_probs(model, hidden[:, -1], opts.precision)
                 if opts.stats:
                     assert entropy is not None and top_ids is not None and top_logp is not None
                     entropy[:, step] = torch.special.entr(logp.exp()).sum(dim=-1)

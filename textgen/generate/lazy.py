@@ -24,14 +24,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from textgen.generate.kernels import Precision
+from textgen.generate.output import output_kernels
 from textgen.generate.sampling import Sampler
 
 
 class LazyAdaptive:
     """Per-step log-probabilities with tail clusters scored only where the sampler may need them."""
 
-    def __init__(self, model: Any) -> None:
+    def __init__(self, model: Any, precision: Precision = "fp32") -> None:
         self.model = model
+        self.head_map, self.tails = output_kernels(model, precision)
         self.adaptive = model.adaptive
         self.bounds: list[int] = list(self.adaptive.bounds)
         self.shortlist: int = int(self.adaptive.shortlist)
@@ -39,20 +42,18 @@ class LazyAdaptive:
         self.scored = 0
 
     @classmethod
-    def of(cls, model: Any, sampler: Sampler) -> LazyAdaptive | None:
+    def of(cls, model: Any, sampler: Sampler, precision: Precision = "fp32") -> LazyAdaptive | None:
         """A lazy output for ``model`` when it has an adaptive softmax and ``sampler`` allows pruning."""
         adaptive = getattr(model, "adaptive", None)
-        ok = adaptive is not None and all(hasattr(adaptive, a) for a in ("bounds", "shortlist", "_head"))
+        ok = adaptive is not None and all(hasattr(adaptive, a) for a in ("bounds", "shortlist", "cluster"))
         ok = ok and hasattr(model, "output_weight") and hasattr(model, "out_bias")
-        return cls(model) if ok and sampler.prune_mode is not None else None
+        return cls(model, precision) if ok and sampler.prune_mode is not None else None
 
     def log_probs(self, hidden: Tensor, sampler: Sampler) -> Tensor:
         """``[B, V]`` log-probabilities of the last position; skipped clusters hold a placeholder."""
         x = hidden[:, -1]
-        w = self.model.output_weight.to(x.dtype)
-        bias = self.model.out_bias.to(x.dtype)
         s = self.shortlist
-        head = self.adaptive._head(x, w, bias)  # [B, S + clusters] log-probs
+        head = F.log_softmax(self.head_map(x), dim=-1)  # [B, S + clusters] log-probs
         b = x.shape[0]
         out = torch.full((b, self.bounds[-1]), float("-inf"), device=x.device)
         out[:, :s] = head[:, :s]
@@ -69,7 +70,7 @@ class LazyAdaptive:
             if n == 0:
                 continue
             xr, hr = (x, head) if n == b else (x.index_select(0, rows), head.index_select(0, rows))
-            tail = F.log_softmax(F.linear(xr, w[lo:hi], bias[lo:hi]).float(), dim=-1) + hr[:, s + k : s + k + 1]
+            tail = F.log_softmax(self.tails[k](xr), dim=-1) + hr[:, s + k : s + k + 1]
             if n == b:
                 out[:, lo:hi] = tail
             else:
