@@ -5,12 +5,16 @@
 Corpora: (a) gensim's offline English Wikipedia sample (``WikiCorpus`` tokens), (b) the shared
 Seinfeld scripts through ``textgen build-vocab`` (training split, our tokenizer). Hyperparameters:
 dim 100, window 5, 5 negatives, sample 1e-3, min count 5, 5 epochs. Backends run alternately,
-``--rounds`` times each (seed = round); speed is the median, quality the mean over rounds.
+``--rounds`` times each (seed = round); speed is the median, quality the mean +- std over rounds.
+``--variant 'NAME:key=value,...'`` adds a torch or gensim variant (``EmbeddingConfig`` fields).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import importlib.metadata
+import os
 import platform
 import statistics
 import sys
@@ -66,6 +70,22 @@ def jerry_check(run: Path) -> dict[str, Any]:
     return {"top10": near[:10], "ranks_in_top50": ranks}
 
 
+def parse_variant(text: str) -> tuple[str, dict[str, Any]]:
+    """``'torch b64:backend=torch,batch_size=64'`` -> name and ``EmbeddingConfig`` overrides."""
+    name, _, body = text.partition(":")
+    fields = {f.name: f.type for f in dataclasses.fields(EmbeddingConfig)}
+    params: dict[str, Any] = {}
+    for item in filter(None, body.split(",")):
+        key, _, value = item.partition("=")
+        if key not in fields:
+            raise SystemExit(f"--variant {text!r}: unknown field {key!r}; one of {', '.join(fields)}")
+        params[key] = value if key in ("backend", "optimizer", "device") else float(value)
+        if isinstance(params[key], float) and params[key].is_integer() and "float" not in str(fields[key]):
+            params[key] = int(params[key])
+    params.setdefault("backend", "torch")
+    return name, params
+
+
 def run_variant(run: Path, name: str, seed: int) -> dict[str, Any]:
     config = EmbeddingConfig(**HYPER, **VARIANTS[name], seed=seed)
     t0 = time.perf_counter()
@@ -76,6 +96,7 @@ def run_variant(run: Path, name: str, seed: int) -> dict[str, Any]:
         "variant": name,
         "seed": seed,
         "wall_s": time.perf_counter() - t0,
+        "load_1min": os.getloadavg()[0],
         "words_per_s": report["words_per_s"],
         "effective_words_per_s": report["effective_words_per_s"],
         "loss_last_epoch": report["epochs"][-1]["loss_per_pair"],
@@ -88,8 +109,9 @@ def run_variant(run: Path, name: str, seed: int) -> dict[str, Any]:
     }
     if run.name == "seinfeld":
         row["jerry"] = jerry_check(run)
-    print(f"  {run.name:9s} {name:18s} seed {seed}: {row['words_per_s']:>9,.0f} w/s  analogy {row['analogy']:.4f}  "
-          f"ws353 {row['wordsim353']:.3f}  simlex {row['simlex999']:.3f}", file=sys.stderr, flush=True)
+    print(f"  {run.name:9s} {name:18s} seed {seed}: {row['words_per_s']:>9,.0f} w/s  (load {row['load_1min']:.1f})  "
+          f"analogy {row['analogy']:.4f}  ws353 {row['wordsim353']:.3f}  simlex {row['simlex999']:.3f}",
+          file=sys.stderr, flush=True)
     return row
 
 
@@ -98,7 +120,10 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     out["words_per_s"] = statistics.median(r["words_per_s"] for r in rows)
     out["effective_words_per_s"] = statistics.median(r["effective_words_per_s"] for r in rows)
     for key in ("analogy", "wordsim353", "simlex999"):
-        out[key] = float(np.mean([r[key] for r in rows]))
+        values = [r[key] for r in rows]
+        out[key] = float(np.mean(values))
+        out[key + "_std"] = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+        out[key + "_per_seed"] = values
     for key in ("analogy_oov", "wordsim353_oov", "simlex999_oov"):
         out[key] = rows[0][key]
     return out
@@ -115,9 +140,17 @@ def markdown(corpus: str, summary: dict[str, dict[str, Any]], tokens: int) -> st
     for name, s in summary.items():
         lines.append(
             f"| {name} | {s['words_per_s']:,.0f} | {s['effective_words_per_s']:,.0f} | "
-            f"{s['words_per_s'] / base['words_per_s']:.2f} | {s['analogy']:.4f} ({s['analogy_oov']:.0%}) | "
-            f"{s['wordsim353']:.3f} ({s['wordsim353_oov']:.0%}) | {s['simlex999']:.3f} ({s['simlex999_oov']:.0%}) |"
+            f"{s['words_per_s'] / base['words_per_s']:.2f} | "
+            f"{s['analogy']:.4f} ± {s['analogy_std']:.4f} ({s['analogy_oov']:.0%}) | "
+            f"{s['wordsim353']:.3f} ± {s['wordsim353_std']:.3f} ({s['wordsim353_oov']:.0%}) | "
+            f"{s['simlex999']:.3f} ± {s['simlex999_std']:.3f} ({s['simlex999_oov']:.0%}) |"
         )
+    lines.append("")
+    for name, s in summary.items():
+        per_seed = "; ".join(
+            f"{key} {' / '.join(f'{v:.4f}' for v in s[key + '_per_seed'])}" for key in ("analogy", "wordsim353")
+        )
+        lines.append(f"- {name} per seed: {per_seed}")
     return "\n".join(lines)
 
 
@@ -126,13 +159,20 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--corpora", default="wiki,seinfeld")
     parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--variant", action="append", default=[], help="extra variant 'NAME:key=value,...'")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
-    variants = args.variants.split(",")
+    variants = args.variants.split(",") if args.variants else []
+    for text in args.variant:
+        name, params = parse_variant(text)
+        VARIANTS[name] = params
+        variants.append(name)
     results: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d"),
         "machine": f"{platform.machine()}, {torch.get_num_threads()} CPU threads available",
         "torch": torch.__version__,
+        "gensim": importlib.metadata.version("gensim"),
+        "load_average_start": os.getloadavg(),
         "hyperparameters": HYPER,
         "command": "python bench/bench_embeddings.py " + " ".join(sys.argv[1:]),
         "corpora": {},
@@ -153,9 +193,13 @@ def main() -> None:
             print(markdown(corpus, summary, tokens) + "\n")
             if corpus == "seinfeld":
                 for name, r in rows.items():
-                    print(f"- {name}, seed {r[0]['seed']}: jerry -> {', '.join(r[0]['jerry']['top10'])}; "
-                          f"ranks in top 50: {r[0]['jerry']['ranks_in_top50']}")
+                    for row in r:
+                        print(f"- {name}, seed {row['seed']}: jerry -> {', '.join(row['jerry']['top10'])}; "
+                              f"ranks in top 50: {row['jerry']['ranks_in_top50']}")
                 print()
+    results["load_average_end"] = os.getloadavg()
+    start, end = results["load_average_start"], results["load_average_end"]
+    print(f"load average {start} at start, {end} at end", file=sys.stderr)
     if args.json:
         io.write_json(args.json, results)
 
