@@ -31,7 +31,7 @@ def train_embeddings_cmd(
     sample: Annotated[float, _opt("Subsampling threshold for frequent words (0 disables).")] = 1e-3,
     ns_exponent: Annotated[float, _opt("Exponent of the unigram distribution for negatives.")] = 0.75,
     lr: Annotated[float | None, _opt("Learning rate (default 0.025 for sgd, 0.001 for sparse_adam).")] = None,
-    batch_size: Annotated[int, _opt("torch: centre words per update.")] = 128,
+    batch_size: Annotated[int, _opt("torch: centre words per update.")] = 256,
     backend: Annotated[str, _opt("auto (torch on CUDA, gensim on CPU), torch or gensim.")] = "auto",
     optimizer: Annotated[str, _opt("torch: sgd (linear decay) or sparse_adam.")] = "sgd",
     device: Annotated[str, _opt("auto, cpu or cuda[:N].")] = "auto",

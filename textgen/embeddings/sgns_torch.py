@@ -5,9 +5,9 @@ One step takes ``batch_size`` consecutive centre words of the subsampled stream:
     stream  . . . [ W ctx rows | N centre rows | W ctx rows ] . . .
     centre i pairs with stream[i + o] for 0 < |o| <= R_i   (R_i drawn in 1..window)
 
-Positive scores are dot products of each centre row with the 2*window shifted slices of the
-gathered context block (no per-pair gather). Negatives are drawn per group of ``neg_group``
-centres (``neg_pool`` words from unigram**ns_exponent), scored with one batched matmul and
+Positive scores are one batched product of each centre row with its (2*window + 1)-row slice
+of the gathered context block (a strided view, no per-pair gather). Negatives are drawn per group
+of ``neg_group`` centres (``neg_pool`` words from unigram**ns_exponent), scored with one batched matmul and
 weighted ``negatives / neg_pool`` per context pair, so the expected gradient equals word2vec's
 (``negatives`` fresh negatives per pair). Updates touch only the rows a step used
 (``index_add_``), with word2vec's linearly decaying learning rate, or SparseAdam.
@@ -43,8 +43,9 @@ class _Tables:
 
     def __init__(self, vocab_size: int, config: EmbeddingConfig, device: str, gen: torch.Generator) -> None:
         dim = config.dim
-        # word2vec's init: inputs uniform in +-0.5/dim, outputs zero
-        self.w_in = (torch.rand(vocab_size, dim, generator=gen, device=device) - 0.5) / dim
+        # gensim's init: inputs uniform in +-1/dim (word2vec.c's +-0.5/dim cost ~10% wiki analogy
+        # accuracy here, bench/BENCHMARKS.md), outputs zero
+        self.w_in = (torch.rand(vocab_size, dim, generator=gen, device=device) * 2 - 1) / dim
         self.w_out = torch.zeros(vocab_size, dim, device=device)
         self.adam: torch.optim.SparseAdam | None = None
         if config.optimizer == "sparse_adam":
@@ -113,13 +114,14 @@ def _step(
     c = tables.w_in.detach().index_select(0, centres)
     o = tables.w_out.detach().index_select(0, ctx_ids)
 
-    # dynamic window and stream edges -> which of the 2w offsets are real pairs
+    # dynamic window and stream edges -> which of the 2w+1 offsets are real pairs (offset 0 never is)
     reach = torch.randint(1, w + 1, (n, 1), generator=gen, device=dev)
-    offsets = torch.tensor([k for k in range(-w, w + 1) if k != 0], device=dev)
+    offsets = torch.arange(-w, w + 1, device=dev)
     pos = torch.arange(start, start + n, device=dev).unsqueeze(1) + offsets
-    mask = (offsets.abs() <= reach) & (pos >= 0) & (pos < length)
+    mask = (offsets.abs() <= reach) & (offsets != 0) & (pos >= 0) & (pos < length)
     maskf = mask.to(c.dtype)
-    scores = torch.stack([(c * o[w + k : w + k + n]).sum(1) for k in offsets.tolist()], 1)
+    win = o.unfold(0, 2 * w + 1, 1)  # [n, dim, 2w+1]: centre i's context rows o[i .. i+2w]
+    scores = torch.bmm(c.unsqueeze(1), win).squeeze(1)  # [n, 2w+1]
     g_pos = torch.sigmoid(-scores).mul_(maskf)  # d log sigmoid(s) / ds, masked
     pairs = maskf.sum(1)
 
@@ -136,25 +138,21 @@ def _step(
 
     loss = (F.softplus(-scores) * maskf).sum() + (F.softplus(neg_scores) * weight).sum()
 
+    # block row of each (centre, offset) term: centre i, offset column j -> context block row i + j
+    block = (torch.arange(n, device=dev).unsqueeze(1) + torch.arange(2 * w + 1, device=dev)).view(-1)
     grad_c = torch.bmm(g_neg, neg).view(-1, dim)[:n]
-    grad_o = torch.zeros_like(o)
-    for j, k in enumerate(offsets.tolist()):
-        gj = g_pos[:, j : j + 1]
-        grad_c.addcmul_(gj, o[w + k : w + k + n])
-        grad_o[w + k : w + k + n].addcmul_(gj, c)
+    grad_c.add_(torch.bmm(g_pos.unsqueeze(1), win.transpose(1, 2)).squeeze(1))
+    grad_o = torch.zeros_like(o).index_add_(0, block, (g_pos.unsqueeze(2) * c.unsqueeze(1)).view(-1, dim))
     grad_neg = torch.bmm(g_neg.transpose(1, 2), c_grouped).view(-1, dim)
     if config.step_cap > 0 and tables.adam is None:
         # a term's pull on a row's scores: |g| |u|**2 (g: the term's gradient coefficient)
-        pull_pos = g_pos  # [n, 2w], zero where masked
         pull_neg = -g_neg  # [groups, group, pool]
         sq_o = o.square().sum(1)  # [n + 2w]
         sq_c = c.square().sum(1)  # [n]
         sq_neg = neg.square().sum(2)  # [groups, pool]
         h_c = torch.bmm(pull_neg, sq_neg.unsqueeze(2)).view(-1)[:n]
-        h_o = torch.zeros_like(sq_o)
-        for j, k in enumerate(offsets.tolist()):
-            h_c.addcmul_(pull_pos[:, j], sq_o[w + k : w + k + n])
-            h_o[w + k : w + k + n].addcmul_(pull_pos[:, j], sq_c)
+        h_c.add_((g_pos * sq_o.unfold(0, 2 * w + 1, 1)).sum(1))
+        h_o = torch.zeros_like(sq_o).index_add_(0, block, (g_pos * sq_c.unsqueeze(1)).view(-1))
         sq_cg = F.pad(sq_c, (0, groups * group - n)).view(groups, group, 1)
         h_neg = (pull_neg * sq_cg).sum(1).view(-1)
         vocab_size = tables.w_in.shape[0]
