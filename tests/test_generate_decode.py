@@ -29,6 +29,18 @@ def full_forward_logp(gen: Any, ids: list[int], attention: bool = False) -> tupl
         return model.log_probs(hidden)[0], None
 
 
+def recorded_logp_errors(gen: Any, out: Any) -> torch.Tensor:
+    """``|log p_recorded - log p_model|`` of every generated token, the model run in fp32 on CPU by ``gen``."""
+    prime = [gen.vocab.stoi[t] for t in out.prime_tokens]
+    errors = []
+    for sample in out.samples:
+        logp, _ = full_forward_logp(gen, prime + sample.token_ids)
+        steps = logp[len(prime) - 1 : len(prime) - 1 + len(sample.token_ids)]
+        want = steps.gather(1, torch.tensor(sample.token_ids).unsqueeze(1)).squeeze(1)
+        errors.append((torch.tensor(sample.probs).log() - want).abs())
+    return torch.cat(errors)
+
+
 @pytest.mark.parametrize(
     "settings", [{"greedy": True}, {"top_k": 8, "temperature": 0.8}, {"top_p": 0.95}, {"top_p": 1.0}]
 )

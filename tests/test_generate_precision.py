@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
-from test_generate_decode import full_forward_logp
+from test_generate_decode import recorded_logp_errors
 from test_generate_support import lstm_run  # noqa: F401  (fixture)
 
 import textgen
@@ -78,14 +78,7 @@ def test_low_precision_probabilities_stay_close_to_the_model(
     """Recorded probabilities vs a full fp32 forward pass over the same tokens: mean |log-ratio| bounded."""
     gen = textgen.load(lstm_run, device="cpu")
     out = gen.generate("maya", length=80, seed=2, num_samples=4, top_p=1.0, precision=precision)  # type: ignore[arg-type]
-    prime = [gen.vocab.stoi[t] for t in out.prime_tokens]
-    errors = []
-    for sample in out.samples:
-        logp, _ = full_forward_logp(gen, prime + sample.token_ids)
-        steps = logp[len(prime) - 1 : len(prime) - 1 + len(sample.token_ids)]
-        want = steps.gather(1, torch.tensor(sample.token_ids).unsqueeze(1)).squeeze(1)
-        errors.append((torch.tensor(sample.probs).log() - want).abs())
-    err = torch.cat(errors)
+    err = recorded_logp_errors(gen, out)
     assert err.mean().item() < mean_bound, err.mean().item()
     assert err.max().item() < 10 * mean_bound, err.max().item()
     assert out.settings["precision"] == precision

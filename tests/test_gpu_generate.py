@@ -6,8 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
-from test_generate_decode import full_forward_logp
+from test_generate_decode import recorded_logp_errors
 from test_generate_support import lstm_run  # noqa: F401  (fixture)
 
 import textgen
@@ -24,15 +23,8 @@ def test_cuda_decoding_records_the_models_probabilities(
     cpu = textgen.load(lstm_run, device="cpu")
     gpu = textgen.load(lstm_run, device="cuda")
     out = gpu.generate("maya", length=60, seed=1, num_samples=8, precision=precision, **settings)  # type: ignore[arg-type]
-    prime = [cpu.vocab.stoi[t] for t in out.prime_tokens]
-    errors = []
-    for sample in out.samples:
-        logp, _ = full_forward_logp(cpu, prime + sample.token_ids)
-        steps = logp[len(prime) - 1 : len(prime) - 1 + len(sample.token_ids)]
-        want = steps.gather(1, torch.tensor(sample.token_ids).unsqueeze(1)).squeeze(1)
-        errors.append((torch.tensor(sample.probs).log() - want).abs())
-        assert all(t not in (cpu.vocab.pad_id, cpu.vocab.unk_id) for t in sample.token_ids)
-    assert torch.cat(errors).mean().item() < mean_bound
+    assert recorded_logp_errors(cpu, out).mean().item() < mean_bound
+    assert all(t not in (cpu.vocab.pad_id, cpu.vocab.unk_id) for s in out.samples for t in s.token_ids)
     again = gpu.generate("maya", length=60, seed=1, num_samples=8, precision=precision, **settings)  # type: ignore[arg-type]
     assert [s.token_ids for s in again.samples] == [s.token_ids for s in out.samples]
 
