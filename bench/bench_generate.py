@@ -208,7 +208,8 @@ def main() -> None:
             torch.set_num_threads(args.threads)  # training may have changed it
             gen = textgen.load(run, device=device)
             metrics = gen.config.metrics
-            models[label] = sizes_of(gen) + f" (val_bpb {metrics.get('best_val_bpb', metrics.get('val_bpb', '?'))})"
+            bpb = metrics.get("best_val_bpb", metrics.get("val_bpb"))
+            models[label] = sizes_of(gen) + (f" (val_bpb {bpb:.3f})" if isinstance(bpb, float) else "")
             log(f"== {label}")
             rows += bench_model(label, gen, peer, args, trained=True)
             if getattr(gen.model, "adaptive", None) is not None and (run / "val_ids.npy").exists():
