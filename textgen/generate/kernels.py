@@ -15,6 +15,7 @@ layout is chosen once, when the generator is loaded:
 
 from __future__ import annotations
 
+import functools
 import warnings
 import weakref
 from collections.abc import Callable, Hashable
@@ -30,13 +31,21 @@ Precision = Literal["fp32", "bf16", "int8"]
 PRECISIONS: tuple[str, ...] = get_args(Precision)
 
 
+@functools.lru_cache(maxsize=1)
 def int8_available() -> bool:
-    """Whether this PyTorch build has the fbgemm dynamic-quantization kernels (x86 CPU builds do)."""
-    ops = getattr(torch.ops, "quantized", None)
+    """Whether fbgemm's dynamic-quantization kernels work in this PyTorch build (x86 CPU builds).
+
+    Tried once on a tiny weight: the quantized-tensor constructors are deprecated upstream, so a
+    release without them makes ``auto`` fall back to fp32 instead of failing mid-generation.
+    """
     engines = getattr(torch.backends.quantized, "supported_engines", [])
+    if "fbgemm" not in engines and "x86" not in engines:
+        return False
     try:
-        return ops is not None and hasattr(ops, "linear_dynamic") and ("fbgemm" in engines or "x86" in engines)
-    except RuntimeError:  # an op namespace that fails to resolve
+        packed = _int8_pack(torch.ones(2, 2), torch.zeros(2))
+        out = torch.ops.quantized.linear_dynamic(torch.ones(1, 2), packed, True)
+        return bool(torch.allclose(out, torch.full((1, 2), 2.0), atol=0.1))
+    except (AttributeError, RuntimeError, NotImplementedError):
         return False
 
 
