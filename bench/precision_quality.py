@@ -16,7 +16,7 @@ import torch
 
 from textgen import io
 from textgen.generate.kernels import Precision, int8_available
-from textgen.generate.output import adaptive_log_probs
+from textgen.generate.output import log_probs_fn
 from textgen.generate.stepper import LSTMStepper
 
 
@@ -25,10 +25,11 @@ def _kernel_logp(model: Any, x: torch.Tensor, y: torch.Tensor, precision: Precis
     stepper = LSTMStepper.of(model, precision)
     assert stepper is not None, "an LSTM model with an adaptive softmax is needed"
     stepper.load(model.init_state(x.shape[0]))
+    logp_of = log_probs_fn(model, precision)
     out = []
     for t in range(x.shape[1]):
         feats = stepper.step(x[:, t])[:, 0]
-        out.append(adaptive_log_probs(model, feats, precision).gather(1, y[:, t : t + 1]).squeeze(1))
+        out.append(logp_of(feats).gather(1, y[:, t : t + 1]).squeeze(1))
     return torch.stack(out, dim=1)
 
 

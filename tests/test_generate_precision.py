@@ -14,7 +14,7 @@ from test_generate_support import lstm_run  # noqa: F401  (fixture)
 import textgen
 from textgen.errors import UsageError
 from textgen.generate.kernels import Affine, check_precision, int8_available, prepared
-from textgen.generate.output import adaptive_log_probs, log_probs
+from textgen.generate.output import log_probs_fn
 from textgen.generate.stepper import LSTMStepper
 from textgen.generator.config import ModelConfig
 from textgen.generator.model import build_model
@@ -115,7 +115,7 @@ def test_adaptive_log_probs_in_fp32_equal_the_model() -> None:
     x = torch.randn(4, 24)
     with torch.inference_mode():
         want = model.log_probs(x.unsqueeze(1))[:, 0]
-        got = adaptive_log_probs(model, x, "fp32")
+        got = log_probs_fn(model, "fp32")(x)
     torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
 
 
@@ -131,5 +131,5 @@ def test_full_softmax_log_probs_in_fp32_equal_the_model() -> None:
     x = torch.randn(4, 24)
     with torch.inference_mode():
         want = model.log_probs(x.unsqueeze(1))[:, 0]
-        got = log_probs(model, x, "fp32")
+        got = log_probs_fn(model, "fp32")(x)
     torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)

@@ -43,7 +43,6 @@ class ClusterFirst:
         self.bounds: list[int] = list(self.adaptive.bounds)
         self.shortlist: int = int(self.adaptive.shortlist)
         self.clusters = list(zip(self.bounds[1:-1], self.bounds[2:], strict=True))
-        self.precision = precision
         self.head, self.tails = output_kernels(model, precision)
         self.tail_rows = 0  # rows that scored a tail cluster (benchmarks and tests)
         self.rows = 0

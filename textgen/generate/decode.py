@@ -130,7 +130,8 @@ def decode(model: Any, prime_ids: Sequence[int], sampler: Sampler, num_samples: 
     if opts.cluster_first and not opts.stats:
         fast = ClusterFirst.of(model, sampler, opts.precision)
     lazy = None if fast is not None or opts.stats or not opts.lazy else LazyAdaptive.of(model, sampler, opts.precision)
-    stepper = None if opts.attention else LSTMStepper.of(model, opts.precision)
+    stepper = LSTMStepper.of(model, opts.precision)  # None for the attention model: module steps
+    full_logp = output.log_probs_fn(model, opts.precision) if fast is None and lazy is None else None
     steps = 0
     with torch.inference_mode(), single_thread(device.type == "cpu" and b == 1):
         hidden, state, attn = _feed_prime(model, prime, b, opts.attention)
@@ -145,10 +146,8 @@ def decode(model: Any, prime_ids: Sequence[int], sampler: Sampler, num_samples: 
                     nxt, chosen = fast.step(hidden)
                     token_logp[:, step] = chosen
                 else:
-                    if lazy is not None:
-                        logp = lazy.log_probs(hidden, sampler)  # [B, V]
-                    else:
-                        logp = output.log_probs(model, hidden[:, -1], opts.precision)
+                    assert lazy is not None or full_logp is not None
+                    logp = lazy.log_probs(hidden, sampler) if lazy is not None else full_logp(hidden[:, -1])  # [B, V]
                 if opts.stats:
                     assert entropy is not None and top_ids is not None and top_logp is not None
                     entropy[:, step] = torch.special.entr(logp.exp()).sum(dim=-1)

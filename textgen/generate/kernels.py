@@ -69,10 +69,8 @@ class Affine:
 
     def __init__(self, weight: Tensor, bias: Tensor | None, precision: Precision) -> None:
         weight = weight.detach().float()
-        out_features = weight.shape[0]
-        bias = torch.zeros(out_features, device=weight.device) if bias is None else bias.detach().float()
+        bias = torch.zeros(weight.shape[0], device=weight.device) if bias is None else bias.detach().float()
         self.precision = precision
-        self.out_features = out_features
         if precision == "fp32":
             self._wt, self._b = weight.t().contiguous(), bias.contiguous()
         elif precision == "bf16":

@@ -7,6 +7,7 @@ log-probabilities equal ``model.log_probs`` up to float summation order (tested)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -30,18 +31,20 @@ def output_kernels(model: Any, precision: Precision) -> tuple[Affine, list[Affin
     return prepared(model, ("adaptive-output", precision), build)
 
 
-def adaptive_log_probs(model: Any, x: Tensor, precision: Precision) -> Tensor:
-    """Full ``[B, V]`` log-probabilities of an adaptive model's features ``x [B, D]`` under ``precision``."""
+def log_probs_fn(model: Any, precision: Precision) -> Callable[[Tensor], Tensor]:
+    """``f(x [B, D]) -> [B, V]`` log-probabilities for either output layer, kernels resolved once
+    (call it per step; resolving per step would re-check every parameter's version)."""
+    if getattr(model, "adaptive", None) is None:
+        full = prepared(
+            model, ("full-output", precision), lambda: Affine(model.output_weight, model.out_bias, precision)
+        )
+        return lambda x: F.log_softmax(full(x), dim=-1)
     head_map, tails = output_kernels(model, precision)
-    head = F.log_softmax(head_map(x), dim=-1)
     s = int(model.adaptive.shortlist)
-    parts = [head[:, :s]] + [F.log_softmax(t(x), dim=-1) + head[:, s + k : s + k + 1] for k, t in enumerate(tails)]
-    return torch.cat(parts, dim=-1)
 
+    def adaptive(x: Tensor) -> Tensor:
+        head = F.log_softmax(head_map(x), dim=-1)
+        parts = [head[:, :s]] + [F.log_softmax(t(x), dim=-1) + head[:, s + k : s + k + 1] for k, t in enumerate(tails)]
+        return torch.cat(parts, dim=-1)
 
-def log_probs(model: Any, x: Tensor, precision: Precision) -> Tensor:
-    """``[B, V]`` log-probabilities of features ``x [B, D]``, for either output layer."""
-    if getattr(model, "adaptive", None) is not None:
-        return adaptive_log_probs(model, x, precision)
-    full = prepared(model, ("full-output", precision), lambda: Affine(model.output_weight, model.out_bias, precision))
-    return F.log_softmax(full(x), dim=-1)
+    return adaptive
