@@ -133,3 +133,18 @@ def test_full_softmax_log_probs_in_fp32_equal_the_model() -> None:
         want = model.log_probs(x.unsqueeze(1))[:, 0]
         got = log_probs_fn(model, "fp32")(x)
     torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+
+
+def test_without_int8_kernels_auto_falls_back_and_int8_says_what_to_use(
+    lstm_run: Path, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+) -> None:
+    from textgen.errors import DeviceError
+    from textgen.generate import kernels
+
+    monkeypatch.setattr(kernels, "int8_available", lambda: False)
+    assert check_precision("auto", torch.device("cpu")) == "fp32"
+    with pytest.raises(DeviceError, match="use fp32 or bf16") as info:
+        check_precision("int8", torch.device("cpu"))
+    assert "\n" not in str(info.value)
+    gen = textgen.load(lstm_run, device="cpu")
+    assert gen.generate("gus", length=5).settings["precision"] == "fp32"
