@@ -178,24 +178,27 @@ def test_world_size_larger_than_streams_errors_once_and_every_rank_exits(vocab_r
 
 # ----- collectives in spawned processes ------------------------------------------------------------
 def _worker(rank: int, port: int, run_dirs: list[str], out: str) -> None:
-    from textgen.generator.distributed import from_env, gather_streams
+    from textgen.generator.distributed import close, from_env, gather_streams
 
     os.environ.update(RANK=str(rank), WORLD_SIZE="2", LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1")
     os.environ["MASTER_PORT"] = str(port)
     torch.set_num_threads(1)
     dist = from_env("cpu")
-    report: dict[str, Any] = {"any": dist.any(rank == 1)}
-    h = torch.full((1, 2, 3), float(rank))
-    report["gathered"] = gather_streams(dist, [h])[0][0, :, 0].tolist()
-    # only rank 1 runs out of time: both stop after the same step
-    cfg = _config(2, 50, max_seconds=1e-9 if rank == 1 else None, eval_every=1000)
-    result = train_generator(run_dirs[0], cfg, dist=dist)
-    report["stop"] = [result.stopped, result.steps]
     try:
-        train_generator(run_dirs[rank], _config(2, 5), dist=dist)
-    except ArtifactError as exc:
-        report["error"] = str(exc)
-    torch.save(report, f"{out}.{rank}")
+        report: dict[str, Any] = {"any": dist.any(rank == 1)}
+        h = torch.full((1, 2, 3), float(rank))
+        report["gathered"] = gather_streams(dist, [h])[0][0, :, 0].tolist()
+        # only rank 1 runs out of time: both stop after the same step
+        cfg = _config(2, 50, max_seconds=1e-9 if rank == 1 else None, eval_every=1000)
+        result = train_generator(run_dirs[0], cfg, dist=dist)
+        report["stop"] = [result.stopped, result.steps]
+        try:
+            train_generator(run_dirs[rank], _config(2, 5), dist=dist)
+        except ArtifactError as exc:
+            report["error"] = str(exc)
+        torch.save(report, f"{out}.{rank}")
+    finally:  # spawn's children skip atexit: leave the group together, as textgen's torchrun main does
+        close(dist)
 
 
 def test_ranks_agree_on_stops_and_reject_different_vocabularies(vocab_run_dir: Path, tmp_path: Path) -> None:

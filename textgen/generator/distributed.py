@@ -159,13 +159,9 @@ def from_env(device: str = "auto", timeout_s: float = 600.0) -> DistContext:
         raise UsageError(
             f"cannot join the process group at {env['master']} ({first}); check the torchrun options"
         ) from exc
-    atexit.register(_leave)
-    return TorchDistContext(env["rank"], env["world_size"], env["local_rank"], dev)
-
-
-def _leave() -> None:
-    if tdist.is_initialized():
-        tdist.destroy_process_group()
+    ctx = TorchDistContext(env["rank"], env["world_size"], env["local_rank"], dev)
+    atexit.register(ctx.close)  # at exit too, ranks leave together (close is a no-op once left)
+    return ctx
 
 
 def close(dist: DistContext) -> None:
