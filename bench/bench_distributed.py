@@ -36,7 +36,7 @@ import torch
 from markdown_sections import replace_section
 
 from textgen import io
-from textgen.generator.distributed import torchrun_command
+from textgen.lm.torchrun import torchrun_command
 
 BENCH_MD = Path(__file__).resolve().parent / "BENCHMARKS.md"
 START, END = "<!-- distributed:start -->", "<!-- distributed:end -->"
@@ -54,7 +54,7 @@ def run_config(name: str, base: Path, work: Path, nproc: int, batch: int, steps:
     run_dir.mkdir(parents=True)
     for f in ("vocab.json", "train_ids.npy", "val_ids.npy", "corpus.json"):
         shutil.copy2(base / f, run_dir / f)
-    args = ["textgen", "train", "--run-dir", str(run_dir), "--no-embeddings", "--batch-size", str(batch)]
+    args = ["textgen", "train", "--run-dir", str(run_dir), "--embeddings", "none", "--batch-size", str(batch)]
     args += ["--max-steps", str(steps), "--eval-every", str(10 * steps), "--eval-tokens", "2000", "--device", "cpu"]
     args += ["--threads", str(threads), "--hidden", "512", "--bptt", "32"]  # pinned: the figures below
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
@@ -173,12 +173,12 @@ def main() -> None:
     args.work.mkdir(parents=True, exist_ok=True)
     base = args.run_dir
     if base is None:
-        from textgen.stages.build_vocab import build_vocab
+        from textgen import steps
 
         base = args.work / "base"
         if not (base / "train_ids.npy").is_file():
             log(f"building the vocabulary of {args.corpus}")
-            build_vocab(str(args.corpus), base, min_count=1)
+            steps.run("build-vocab", base, corpus=str(args.corpus), min_count=1)
     b, loads = args.batch_size, [os.getloadavg()[0]]
     cores = os.cpu_count() or 1
     configs = {"1p-1t": (1, b, 1), "1p": (1, b, cores), "2p": (2, b, 1), "2p-same-global": (2, b // 2, 1)}

@@ -57,10 +57,10 @@ def wiki_run_dir(root: Path) -> Path:
 
 
 def seinfeld_run_dir(root: Path) -> Path:
-    from textgen.stages.build_vocab import build_vocab
+    from textgen import steps
 
     run = root / "seinfeld"
-    build_vocab(str(SEINFELD), run, num_proc=1)
+    steps.run("build-vocab", run, corpus=str(SEINFELD), num_proc=1)
     return run
 
 

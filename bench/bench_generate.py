@@ -40,9 +40,9 @@ from peer_classic import generate as peer_generate  # noqa: E402
 from precision_quality import precision_quality, quality_table  # noqa: E402
 
 from textgen import io  # noqa: E402
-from textgen.generate.api import TextGenerator  # noqa: E402
-from textgen.generator.config import GeneratorConfig, ModelConfig, TrainConfig  # noqa: E402
-from textgen.generator.model import build_model  # noqa: E402
+from textgen.decode.generator import TextGenerator  # noqa: E402
+from textgen.lm.config import GeneratorConfig, ModelConfig, TrainConfig  # noqa: E402
+from textgen.lm.model import build_model  # noqa: E402
 from textgen.vocab import Vocab  # noqa: E402
 
 BENCH_MD = HERE / "BENCHMARKS.md"
@@ -70,16 +70,16 @@ def peer_data(vocab_size: int) -> PeerData:
 
 def trained_peer_sized_run(seconds: float, root: Path) -> Path:
     """Build the Seinfeld vocabulary and train a peer-sized model of ours for ``seconds``."""
-    from textgen.generator.train import train_generator
-    from textgen.stages.build_vocab import build_vocab
+    from textgen import steps
+    from textgen.lm.train import train_generator
 
     run = root / "seinfeld"
     log("building the Seinfeld vocabulary")
-    build_vocab(str(SEINFELD), run, min_count=1)
+    steps.run("build-vocab", run, corpus=str(SEINFELD), min_count=1)
     log(f"training a peer-sized generator for {seconds:.0f} s")
     cfg = GeneratorConfig(
         ModelConfig(**PEER_SIZES),  # type: ignore[arg-type]
-        TrainConfig(max_seconds=seconds, embeddings=None, eval_tokens=20000, eval_every=400, device="cpu"),
+        TrainConfig(max_seconds=seconds, embeddings="none", eval_tokens=20000, eval_every=400, device="cpu"),
     )
     train_generator(run, cfg)
     return run

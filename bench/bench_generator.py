@@ -30,8 +30,8 @@ from markdown_sections import replace_section
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from peer_classic import SEINFELD, PeerData, train_peer  # noqa: E402
 
-from textgen.generator.config import GeneratorConfig, ModelConfig, TrainConfig  # noqa: E402
-from textgen.generator.train import train_generator  # noqa: E402
+from textgen.lm.config import GeneratorConfig, ModelConfig, TrainConfig  # noqa: E402
+from textgen.lm.train import train_generator  # noqa: E402
 
 BENCH_MD = Path(__file__).resolve().parent / "BENCHMARKS.md"
 START, END = "<!-- generator:start -->", "<!-- generator:end -->"
@@ -91,10 +91,10 @@ def log(msg: str) -> None:
 
 def build_run(corpus: Path, run_dir: Path) -> dict[str, Any]:
     """Vocabulary (min_count 1) and word vectors, each timed."""
-    from textgen.stages.build_vocab import build_vocab
+    from textgen import steps
 
     t0 = time.perf_counter()
-    build_vocab(str(corpus), run_dir, min_count=1)
+    steps.run("build-vocab", run_dir, corpus=str(corpus), min_count=1)
     vocab_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     how = train_embeddings(run_dir)
@@ -102,42 +102,11 @@ def build_run(corpus: Path, run_dir: Path) -> dict[str, Any]:
 
 
 def train_embeddings(run_dir: Path) -> str:
-    """The embeddings stage if it is installed, else the same recipe (gensim skip-gram, its defaults)."""
-    try:
-        from textgen.stages.train_embeddings import train_embeddings as stage  # type: ignore[import-not-found]
-    except ImportError:
-        stage = None
-    if stage is not None:
-        stage(run_dir)
-        return "textgen train-embeddings (defaults)"
-    import numpy as np
-    from gensim.models import Word2Vec
+    """The train-embeddings step with its defaults (gensim on CPU), unscored."""
+    from textgen import steps
 
-    from textgen import io
-    from textgen.vocab import Vocab
-
-    vocab = Vocab.load(run_dir / "vocab.json")
-    words = [vocab.itos[i] for i in np.asarray(io.read_npy(run_dir / "train_ids.npy"))]
-    sents = [words[i : i + 10000] for i in range(0, len(words), 10000)]
-    model = Word2Vec(
-        sents,
-        vector_size=100,
-        window=5,
-        negative=5,
-        sample=1e-3,
-        min_count=5,
-        sg=1,
-        workers=os.cpu_count() or 1,
-        epochs=5,
-        seed=0,
-    )
-    matrix = np.zeros((len(vocab), 100), dtype=np.float32)
-    for i, word in enumerate(vocab.itos):
-        if word in model.wv.key_to_index:
-            matrix[i] = model.wv[word]
-    io.save_tensors(run_dir / "embeddings.safetensors", {"embeddings": torch.from_numpy(matrix)})
-    io.write_json(run_dir / "embeddings.json", {"vocab_sha256": vocab.sha256(), "dim": 100, "backend": "gensim"})
-    return "gensim Word2Vec sg=1 dim 100, 5 epochs, min_count 5 (embeddings-stage defaults)"
+    steps.run("train-embeddings", run_dir, evaluate=False)
+    return "textgen train-embeddings (defaults: gensim sg=1 dim 100, window 5, 5 epochs, min_count 5)"
 
 
 def ours(

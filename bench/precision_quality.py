@@ -15,9 +15,9 @@ import numpy as np
 import torch
 
 from textgen import io
-from textgen.generate.kernels import Precision, int8_available
-from textgen.generate.output import log_probs_fn
-from textgen.generate.stepper import LSTMStepper
+from textgen.decode.kernels import Precision, int8_available
+from textgen.decode.output import log_probs_fn
+from textgen.decode.stepper import LSTMStepper
 
 
 def _kernel_logp(model: Any, x: torch.Tensor, y: torch.Tensor, precision: Precision) -> torch.Tensor:

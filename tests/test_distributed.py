@@ -16,37 +16,36 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 import torch
+from conftest import uniform_bpb
 
 from textgen import io
 from textgen.errors import ArtifactError, UsageError
-from textgen.generator.config import GeneratorConfig, ModelConfig, TrainConfig
-from textgen.generator.data import num_chunks
-from textgen.generator.dist import DistContext
-from textgen.generator.distributed import free_port, resume_layout, torchrun_command, torchrun_env
-from textgen.generator.train import train_generator
+from textgen.lm.collectives import DistContext, resume_layout, torchrun_env
+from textgen.lm.config import GeneratorConfig, ModelConfig, TrainConfig
+from textgen.lm.data import num_chunks
+from textgen.lm.torchrun import free_port, torchrun_command
+from textgen.lm.train import train_generator
 
 TOL = 1e-4
-SMALL = ["--emb-dim", "16", "--hidden", "32", "--bptt", "16", "--warmup-steps", "2", "--no-embeddings"]
+SMALL = ["--emb-dim", "16", "--hidden", "32", "--bptt", "16", "--warmup-steps", "2", "--embeddings", "none"]
 EXACT = [*SMALL, "--dropout", "0", "--emb-dropout", "0", "--epochs", "1", "--eval-every", "10"]
 ARTIFACTS = ("generator.safetensors", "generator.json", "metrics.jsonl", "loss_curve.png", "generator.resume.pt")
 
 
 def _config(batch_size: int, max_steps: int, **train: Any) -> GeneratorConfig:
     model = ModelConfig(emb_dim=16, hidden=32, dropout=0.0, emb_dropout=0.0)
-    cfg = TrainConfig(batch_size=batch_size, bptt=16, warmup_steps=2, epochs=1, eval_every=10, embeddings=None)
-    for k, v in {"max_steps": max_steps, "device": "cpu", **train}.items():
-        setattr(cfg, k, v)
-    return GeneratorConfig(model, cfg)
+    cfg = TrainConfig(batch_size=batch_size, bptt=16, warmup_steps=2, epochs=1, eval_every=10, embeddings="none")
+    return GeneratorConfig(model, replace(cfg, **{"max_steps": max_steps, "device": "cpu", **train}))
 
 
 def _torchrun(args: list[str], cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    cmd = torchrun_command(2, ["textgen", "train", *args])
+    cmd = torchrun_command(2, ["textgen", "train-generator", *args])
     return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=_env())
 
 
@@ -109,7 +108,8 @@ def test_resume_across_process_counts_and_ctrl_c(pair: dict[str, Any]) -> None:
     n = len(io.read_npy(root / "one" / "train_ids.npy"))
     # 8 streams -> 16: chunk 20 of 8 rows is the same share of the epoch as chunk 10 of 16 rows
     epoch_end = 20 + num_chunks(n // 16, 16) - 20 * 8 // 16
-    cmd = torchrun_command(2, ["textgen", "train", "--run-dir", str(one_to_two), "--resume", "--device", "cpu"])
+    args = ["--run-dir", str(one_to_two), "--resume", "--device", "cpu", "--max-steps", "100000", "--epochs", "10"]
+    cmd = torchrun_command(2, ["textgen", "train-generator", *args])
     proc = subprocess.Popen(cmd, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
     metrics, deadline = one_to_two / "metrics.jsonl", time.monotonic() + 90
     while f'"step": {epoch_end},' not in metrics.read_text() and time.monotonic() < deadline:
@@ -178,7 +178,7 @@ def test_world_size_larger_than_streams_errors_once_and_every_rank_exits(vocab_r
 
 # ----- collectives in spawned processes ------------------------------------------------------------
 def _worker(rank: int, port: int, run_dirs: list[str], out: str) -> None:
-    from textgen.generator.distributed import close, from_env, gather_streams
+    from textgen.lm.collectives import from_env, gather_streams
 
     os.environ.update(RANK=str(rank), WORLD_SIZE="2", LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1")
     os.environ["MASTER_PORT"] = str(port)
@@ -198,7 +198,7 @@ def _worker(rank: int, port: int, run_dirs: list[str], out: str) -> None:
             report["error"] = str(exc)
         torch.save(report, f"{out}.{rank}")
     finally:  # spawn's children skip atexit: leave the group together, as textgen's torchrun main does
-        close(dist)
+        dist.close()
 
 
 def test_ranks_agree_on_stops_and_reject_different_vocabularies(vocab_run_dir: Path, tmp_path: Path) -> None:
@@ -225,31 +225,31 @@ def test_pipeline_hands_the_generator_stage_to_torchrun(vocab_run_dir_session: P
 
     spec_file = tmp_path / "ddp.yaml"
     spec_file.write_text(
-        "run_dir: unused\nstages:\n  vocab:\n    params:\n      corpus: fixture\n"
-        "    outs: [vocab.json, train_ids.npy, val_ids.npy, corpus.json]\n  generator:\n    params:\n"
+        "run_dir: unused\nstages:\n  build-vocab:\n    params:\n      corpus: fixture\n"
+        "    outs: [vocab.json, train_ids.npy, val_ids.npy, corpus.json]\n  train-generator:\n    params:\n"
         "      emb_dim: 16\n      hidden: 32\n      batch_size: 4\n      bptt: 16\n      epochs: 1\n"
-        "      max_steps: 6\n      eval_every: 3\n      warmup_steps: 2\n      embeddings: null\n"
+        "      max_steps: 6\n      eval_every: 3\n      warmup_steps: 2\n      embeddings: none\n"
         "    outs: [generator.safetensors, generator.json, metrics.jsonl]\n",
         encoding="utf-8",
     )
     run_dir = tmp_path / "run"
     shutil.copytree(vocab_run_dir_session, run_dir)
-    spec = load_spec(spec_file, ["generator.nproc_per_node=2", "generator.device=cpu"])
+    spec = load_spec(spec_file, ["train-generator.nproc_per_node=2", "train-generator.device=cpu"])
     logs: list[str] = []
     report = Runner(spec, run_dir).run(
-        from_="generator", until="generator", on_event=lambda e: logs.append(e.message or "")
+        from_="train-generator", until="train-generator", on_event=lambda e: logs.append(e.message or "")
     )
-    assert "generator" in report.ran
+    assert "train-generator" in report.ran
     assert any("stopped: max_steps after 6 steps" in m for m in logs)
     assert sorted(_records(run_dir, "val")) == [3, 6] and _records(run_dir, "val")[6]["tokens"] == 6 * 8 * 16
-    assert np.isfinite(io.read_json(run_dir / "generator.json")["metrics"]["val_bpb"])
+    assert io.read_json(run_dir / "generator.json")["metrics"]["val_bpb"] < uniform_bpb(run_dir)  # 6 steps learned
     lock = io.read_json(run_dir / "pipeline.lock")
-    assert lock["stages"]["generator"]["params"]["nproc_per_node"] == 2
+    assert lock["steps"]["train-generator"]["params"]["nproc_per_node"] == 2
     from typer.testing import CliRunner
 
     from textgen.cli import app
 
-    base = ["run", str(spec_file), "--run-dir", str(run_dir), "--dry-run", "--set", "generator.device=cpu"]
+    base = ["run", str(spec_file), "--run-dir", str(run_dir), "--dry-run", "--set", "train-generator.device=cpu"]
     same = CliRunner().invoke(app, [*base, "--nproc-per-node", "2"])
     assert same.exit_code == 0 and "params changed" not in same.output
     fewer = CliRunner().invoke(app, [*base, "--nproc-per-node", "1"])

@@ -112,8 +112,15 @@ def test_missing_vocab_names_build_vocab(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("field", "value", "message"),
-    [("dim", 0, "--dim"), ("window", 0, "--window"), ("negatives", 0, "--negatives"), ("epochs", 0, "--epochs"),
-     ("sample", 1.5, "--sample"), ("backend", "word2vec", "--backend"), ("lr", -1.0, "--lr")],
+    [
+        ("dim", 0, "--dim"),
+        ("window", 0, "--window"),
+        ("negatives", 0, "--negatives"),
+        ("epochs", 0, "--epochs"),
+        ("sample", 1.5, "--sample"),
+        ("backend", "word2vec", "--backend"),
+        ("lr", -1.0, "--lr"),
+    ],
 )
 def test_nonsense_hyperparameters_are_usage_errors(
     vocab_run_dir: Path, field: str, value: object, message: str

@@ -13,6 +13,7 @@ from conftest import REPO, SHARED_SEINFELD
 
 from textgen.embeddings.query import VectorIndex
 from textgen.pipeline.spec import load_spec
+from textgen.steps.execute import run_step
 
 MAIN_SPEAKERS = {"george", "elaine", "kramer"}
 SEEDS = (0, 1, 2)
@@ -20,14 +21,18 @@ SEEDS = (0, 1, 2)
 
 def _jerry_top10(pipeline: str, tmp_path: Path, corpus: str | None = None) -> dict[int, list[str]]:
     spec = load_spec(REPO / "pipelines" / pipeline)
-    vocab = spec.stage("vocab")
-    vocab_params = dict(vocab.params, num_proc=2, **({"corpus": corpus} if corpus else {}))
-    vocab.kind.run(tmp_path, vocab_params, lambda _msg: None)
-    emb = spec.stage("embeddings")
+    vocab = spec.stage("build-vocab")
+    run_step(
+        vocab.step,
+        tmp_path,
+        vocab.step.configure({**vocab.params, "num_proc": 2, **({"corpus": corpus} if corpus else {})}),
+    )
+    emb = spec.stage("train-embeddings")
     assert emb.params["backend"] in ("auto", "gensim")  # the CPU path a user gets
     tops = {}
     for seed in SEEDS:  # one gensim worker: reproducible, and each seed is a separate trial
-        emb.kind.run(tmp_path, dict(emb.params, seed=seed, workers=1, evaluate=False), lambda _msg: None)
+        config = emb.step.configure({**emb.params, "seed": seed, "workers": 1, "evaluate": False})
+        run_step(emb.step, tmp_path, config)
         tops[seed] = [word for word, _ in VectorIndex.load(tmp_path).similar("jerry", 10)]
     return tops
 

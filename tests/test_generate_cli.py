@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_generate_support import attention_run, lstm_run, run_copy, trained_run, vocab_run  # noqa: F401
+from conftest import trained_run, vocab_run
 from typer.testing import CliRunner
 
 import textgen
 from textgen.cli import app
+from textgen.device import resolve as resolve_device
 from textgen.errors import DeviceError
-from textgen.generate.api import resolve_device
 
 runner = CliRunner()
 
@@ -98,7 +98,7 @@ def test_out_file_is_written_atomically(lstm_run: Path, tmp_path: Path) -> None:
     assert code == 0 and out == ""
     assert "wrote 2 sample(s)" in err
     text = dest.read_text()
-    assert text.startswith("=== sample 1 of 2 (seed 1) ===\nPriya:") and "=== sample 2 of 2" in text
+    assert text.startswith("=== prime 'priya', sample 1 of 2, seed 1 ===\nPriya:") and "sample 2 of 2" in text
     assert [p.name for p in dest.parent.iterdir()] == ["script.txt"]  # no temporary file left behind
     code, _, _ = gen(lstm_run, "--prime", "priya", "--seed", "1", "--length", "30", "--out", str(dest), "--json")
     assert json.loads(dest.read_text())["samples"][0]["text"].startswith("Priya:")
@@ -117,7 +117,7 @@ def test_explain_attention_heatmap(attention_run: Path, tmp_path: Path) -> None:
     code, out, err = gen(attention_run, *args)
     assert code == 0, err
     data = json.loads(out)
-    assert data["heatmap"] == str(png)
+    assert f"attention heatmap: {png}" in err
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     s = data["samples"][0]
     assert len(s["entropy_bits"]) == len(s["tokens"]) and len(s["alternatives"][0]) == 5
@@ -139,10 +139,13 @@ def test_python_api(lstm_run: Path) -> None:  # noqa: F811
         (["--prime", "maya", "--temperature", "-1"], 2, "use --greedy"),
         (["--prime", "maya", "--top-p", "0"], 2, "(0, 1]"),
         (["--prime", "maya", "--top-p", "1.5"], 2, "(0, 1]"),
-        (["--prime", "maya", "--length", "0"], 2, "--length must be at least 1"),
+        (["--prime", "maya", "--length", "0"], 2, "--length must be in [1, 100000], got 0"),
+        (["--prime", "maya", "--length", "100000000000"], 2, "--length must be in [1, 100000]"),
         (["--prime", "maya", "--num-samples", "0"], 2, "--num-samples"),
         (["--prime", "maya", "--max-turns", "0"], 2, "--max-turns"),
-        (["--prime", "maya", "--device", "tpu"], 2, "--device must be auto, cpu or cuda"),
+        (["--prime", "maya", "--device", "tpu"], 2, "--device must be auto, cpu, cuda or cuda:N, got 'tpu'"),
+        (["--prime", "maya", "--device", "meta"], 2, "--device must be auto, cpu, cuda or cuda:N"),
+        ([], 2, "--prime is missing"),
     ],
 )
 def test_bad_input_is_one_line(lstm_run: Path, args: list[str], code: int, needle: str) -> None:  # noqa: F811
@@ -164,7 +167,7 @@ def test_run_dir_without_generator_says_train(tmp_path: Path) -> None:
     run = tmp_path / "run"
     shutil.copytree(vocab_run(), run)
     code, _, err = gen(run, "--prime", "maya")
-    assert code == 1 and "run `textgen train --run-dir" in err and err.count("\n") == 1
+    assert code == 1 and "run `textgen train-generator --run-dir" in err and err.count("\n") == 1
     code, _, err = gen(tmp_path / "nothing", "--prime", "maya")
     assert code == 1 and "textgen build-vocab" in err
 
@@ -193,6 +196,6 @@ def test_precision_option_and_its_errors(lstm_run: Path) -> None:  # noqa: F811
     assert code == 0, err
     assert json.loads(out)["settings"]["precision"] == "fp32"
     code, _, err = gen(lstm_run, "--prime", "maya", "--precision", "fp16")
-    assert code == 2 and "--precision must be auto or one of fp32, bf16, int8" in err and "Traceback" not in err
+    assert code == 2 and "--precision must be one of auto, fp32, bf16, int8; got 'fp16'" in err
     code, _, err = gen(lstm_run, "--prime", "maya", "--precision", "int8", "--device", "cuda")
     assert code != 0 and len(err.strip().splitlines()) == 1

@@ -9,12 +9,11 @@ from typing import Any
 import pytest
 import torch
 from test_generate_decode import full_forward_logp
-from test_generate_support import lstm_run  # noqa: F401  (fixture)
 
 import textgen
-from textgen.generate.cluster import ClusterFirst
-from textgen.generate.decode import DecodeOptions, decode
-from textgen.generate.sampling import Sampler, SamplingSettings
+from textgen.decode.cluster import ClusterFirst
+from textgen.decode.loop import DecodeOptions, decode
+from textgen.decode.sampling import Sampler, SamplingSettings
 
 
 def _hidden(gen: Any, word: str, rows: int) -> torch.Tensor:
@@ -85,17 +84,17 @@ def test_cluster_first_records_model_probabilities_and_reproduces(lstm_run: Path
 
 @pytest.mark.parametrize("settings", [{"top_k": 5}, {"top_p": 0.9}, {"temperature": 1.3, "top_p": 1.0}])
 def test_exact_sampling_keeps_the_exact_rule(lstm_run: Path, settings: dict) -> None:  # noqa: F811
-    """``exact=True`` bypasses cluster-first and gives the lazy/full path's tokens exactly."""
+    """``exact_sampling=True`` bypasses cluster-first and gives the lazy/full path's tokens exactly."""
     gen = textgen.load(lstm_run, device="cpu")
     _, ids = gen.prime_ids("gus")
 
-    def run(exact: bool, cluster_first: bool) -> Any:
-        sampler = Sampler(SamplingSettings(exact=exact, **settings), len(gen.vocab), (0, 1), seed=11)
+    def run(exact: bool, head: str) -> Any:
+        sampler = Sampler(SamplingSettings(exact_sampling=exact, **settings), len(gen.vocab), (0, 1), seed=11)
         assert (ClusterFirst.of(gen.model, sampler) is None) == exact
-        opts = DecodeOptions(max_length=50, eos_id=gen.vocab.eos_id, pad_id=0, cluster_first=cluster_first)
+        opts = DecodeOptions(max_length=50, eos_id=gen.vocab.eos_id, pad_id=0, head=head)
         return decode(gen.model, ids, sampler, 4, opts)
 
-    exact, reference = run(True, True), run(False, False)
+    exact, reference = run(True, "auto"), run(False, "full")
     assert torch.equal(exact.ids, reference.ids)
     torch.testing.assert_close(exact.token_logp, reference.token_logp, atol=1e-6, rtol=1e-6)
 
@@ -114,5 +113,5 @@ def test_cluster_first_does_not_apply_where_it_would_change_the_rule(lstm_run: P
 def test_bf16_output_layer_stays_within_tolerance(lstm_run: Path) -> None:  # noqa: F811
     """bf16 scoring: the recorded (model) probabilities stay within 2% (relative) of the fp32 ones."""
     gen = textgen.load(lstm_run, device="cpu")
-    out = gen.generate("maya", length=60, seed=1, num_samples=4, top_p=1.0, bf16=True)
+    out = gen.generate("maya", length=60, seed=1, num_samples=4, top_p=1.0, precision="bf16")
     _assert_probs_are_the_models(gen, out, atol=1e-4, rtol=2e-2)

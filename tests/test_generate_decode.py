@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 import torch
-from test_generate_support import any_run, lstm_run, trained_run  # noqa: F401  (fixtures)
+from conftest import trained_run
 
 import textgen
-from textgen.generate.decode import DecodeOptions, decode
-from textgen.generate.lazy import LazyAdaptive
-from textgen.generate.sampling import Sampler, SamplingSettings
+from textgen.decode.lazy import LazyAdaptive
+from textgen.decode.loop import DecodeOptions, decode
+from textgen.decode.sampling import Sampler, SamplingSettings
 from textgen.text import symbols
 
 
@@ -101,12 +101,12 @@ def test_lazy_tails_are_exact(lstm_run: Path, settings: dict) -> None:  # noqa: 
     gen = textgen.load(lstm_run, device="cpu")
     _, ids = gen.prime_ids("gus")
 
-    def run(lazy: bool) -> Any:
+    def run(head: str) -> Any:
         sampler = Sampler(SamplingSettings(**settings), len(gen.vocab), (0, 1), seed=11)
-        opts = DecodeOptions(max_length=60, eos_id=gen.vocab.eos_id, pad_id=0, lazy=lazy)
+        opts = DecodeOptions(max_length=60, eos_id=gen.vocab.eos_id, pad_id=0, head=head)
         return decode(gen.model, ids, sampler, 4, opts)
 
-    fast, slow = run(True), run(False)
+    fast, slow = run("lazy"), run("full")
     assert torch.equal(fast.ids, slow.ids)
     torch.testing.assert_close(fast.token_logp, slow.token_logp, atol=1e-5, rtol=1e-5)
 

@@ -9,15 +9,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 from test_generate_decode import recorded_logp_errors
-from test_generate_support import lstm_run  # noqa: F401  (fixture)
 
 import textgen
+from textgen.decode.kernels import Affine, check_precision, int8_available, prepared
+from textgen.decode.output import log_probs_fn
+from textgen.decode.stepper import LSTMStepper
 from textgen.errors import UsageError
-from textgen.generate.kernels import Affine, check_precision, int8_available, prepared
-from textgen.generate.output import log_probs_fn
-from textgen.generate.stepper import LSTMStepper
-from textgen.generator.config import ModelConfig
-from textgen.generator.model import build_model
+from textgen.lm.config import ModelConfig
+from textgen.lm.model import build_model
 
 needs_int8 = pytest.mark.skipif(not int8_available(), reason="no fbgemm int8 kernels in this torch build")
 
@@ -69,11 +68,11 @@ def test_prepared_weights_follow_in_place_updates() -> None:
     assert prepared(model, "k", lambda: object()) is not first
 
 
-@pytest.mark.parametrize(
-    ("precision", "mean_bound"), [("bf16", 0.01), pytest.param("int8", 0.015, marks=needs_int8)]
-)
+@pytest.mark.parametrize(("precision", "mean_bound"), [("bf16", 0.01), pytest.param("int8", 0.015, marks=needs_int8)])
 def test_low_precision_probabilities_stay_close_to_the_model(
-    lstm_run: Path, precision: str, mean_bound: float  # noqa: F811
+    lstm_run: Path,
+    precision: str,
+    mean_bound: float,  # noqa: F811
 ) -> None:
     """Recorded probabilities vs a full fp32 forward pass over the same tokens: mean |log-ratio| bounded."""
     gen = textgen.load(lstm_run, device="cpu")
@@ -119,12 +118,6 @@ def test_adaptive_log_probs_in_fp32_equal_the_model() -> None:
     torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
 
 
-def test_bf16_flag_and_a_different_precision_disagree(lstm_run: Path) -> None:  # noqa: F811
-    gen = textgen.load(lstm_run, device="cpu")
-    with pytest.raises(UsageError, match="disagree"):
-        gen.generate("gus", length=5, bf16=True, precision="int8")
-
-
 def test_full_softmax_log_probs_in_fp32_equal_the_model() -> None:
     torch.manual_seed(0)
     model = build_model(ModelConfig(vocab_size=300, emb_dim=24, hidden=32, layers=1, softmax="full")).eval()
@@ -136,10 +129,11 @@ def test_full_softmax_log_probs_in_fp32_equal_the_model() -> None:
 
 
 def test_without_int8_kernels_auto_falls_back_and_int8_says_what_to_use(
-    lstm_run: Path, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+    lstm_run: Path,
+    monkeypatch: pytest.MonkeyPatch,  # noqa: F811
 ) -> None:
+    from textgen.decode import kernels
     from textgen.errors import DeviceError
-    from textgen.generate import kernels
 
     monkeypatch.setattr(kernels, "int8_available", lambda: False)
     assert check_precision("auto", torch.device("cpu")) == "fp32"

@@ -6,11 +6,11 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from test_generate_support import any_run, vocab_run  # noqa: F401  (fixture)
+from conftest import vocab_run
 
 import textgen
+from textgen.decode.render import prime_tokens, proper_names, render, script_tokens, truecase
 from textgen.errors import UnknownWordError, UsageError
-from textgen.generate.render import prime_tokens, proper_names, render, script_tokens, truecase
 from textgen.text import symbols
 from textgen.text.detokenize import surface
 from textgen.text.tokenizer import ScriptTokenizer

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import pytest
 import torch
 
+from textgen.decode.sampling import Sampler, SamplingSettings, structural_mask
 from textgen.errors import UsageError
-from textgen.generate.sampling import Sampler, SamplingSettings, structural_mask
 
 V = 10
 PAD, UNK = 0, 1

@@ -27,7 +27,8 @@ def test_train_then_evaluate_json(vocab_run_dir: Path) -> None:
             "6",
             "--arch",
             "attention",
-            "--no-embeddings",
+            "--embeddings",
+            "none",
         ],
     )
     assert res.exit_code == 0, res.output

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 from test_generate_decode import recorded_logp_errors
-from test_generate_support import lstm_run  # noqa: F401  (fixture)
 
 import textgen
 from textgen.errors import UsageError
@@ -18,7 +17,10 @@ pytestmark = pytest.mark.gpu
 @pytest.mark.parametrize(("precision", "mean_bound"), [("fp32", 1e-4), ("bf16", 0.01)])
 @pytest.mark.parametrize("settings", [{"top_p": 1.0}, {"top_k": 5, "top_p": 1.0}, {}])
 def test_cuda_decoding_records_the_models_probabilities(
-    lstm_run: Path, precision: str, mean_bound: float, settings: dict  # noqa: F811
+    lstm_run: Path,
+    precision: str,
+    mean_bound: float,
+    settings: dict,  # noqa: F811
 ) -> None:
     cpu = textgen.load(lstm_run, device="cpu")
     gpu = textgen.load(lstm_run, device="cuda")

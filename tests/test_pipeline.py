@@ -1,11 +1,12 @@
-"""The pipeline runner with fake stage kinds: skipping, rerunning, staging, the lock, the CLI."""
+"""The pipeline runner with fake steps: skipping, rerunning, staging, the lock, the CLI."""
 
 from __future__ import annotations
 
+import fcntl
 import importlib
 import json
 import os
-from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,13 +14,15 @@ import pytest
 from typer.testing import CliRunner
 
 from textgen import io
+from textgen import steps as step_registry
 from textgen.errors import MissingArtifactError, RunDirError, UsageError
-from textgen.pipeline import stages as stage_registry
-from textgen.pipeline.kinds import Param, StageKind
-from textgen.pipeline.lock import LOCK_NAME, Lock, record_stage
+from textgen.options import Problem, option
 from textgen.pipeline.runner import AFTER_UPSTREAM, BLOCKED, NOT_SELECTED, RUN, UP_TO_DATE, Runner, StageFailed
 from textgen.pipeline.spec import load_spec
-from textgen.pipeline.staging import exclusive
+from textgen.rundir import LOCK_FILE
+from textgen.steps.base import Step
+from textgen.steps.execute import run_step
+from textgen.steps.lockfile import LOCK_NAME, Lock
 
 PIPELINE = """\
 # textgen run {path}
@@ -32,8 +35,36 @@ stages:
 """
 
 
+@dataclass(frozen=True)
+class AConfig:
+    corpus: str = option("", "The corpus file.")
+    scale: int = option(1, "Copies of it.", min=1)
+
+    def cross_check(self) -> list[Problem]:
+        return [] if self.corpus else [Problem("corpus", "is required")]
+
+
+@dataclass(frozen=True)
+class BConfig:
+    n: int = option(2, "A number.", min=1)
+    device: str = option("cpu", "Where it runs.", tracked=False)
+    plot: bool = option(True, "Write b.png.")
+
+
+@dataclass(frozen=True)
+class CConfig:
+    hidden: int = option(8, "Width.", min=1)
+    lr: float = option(0.1, "Rate.", gt=0)
+    fail: str = option("no", "How to fail.")
+
+
+@dataclass(frozen=True)
+class DConfig:
+    prime: tuple[str, ...] = option(("jerry",), "Primes.")
+
+
 class Fakes:
-    """Four chained fake stages (a -> b -> c -> d) whose outputs depend on their inputs and params."""
+    """Four chained fake steps (a -> b -> c -> d) whose outputs depend on their inputs and params."""
 
     def __init__(self, tmp_path: Path) -> None:
         self.calls: list[str] = []
@@ -46,71 +77,52 @@ class Fakes:
         self.run_dir = tmp_path / "run"
         self.path = tmp_path / "p.yaml"
         self.path.write_text(PIPELINE.format(path=self.path, run=self.run_dir, corpus=self.corpus))
-        self.kinds = {
-            "a": StageKind(
-                "a",
-                {"corpus": Param("str"), "scale": Param("int", 1, min=1)},
-                ("a.txt",),
-                self._a,
-                external_deps=lambda p: [Path(p["corpus"])],
-                sources=("fake_code_a",),
+        self.steps = {
+            "a": Step(
+                "a", AConfig, self._a, "a", outputs=lambda c: ("a.txt",),
+                external_deps=lambda c: [Path(c.corpus)], sources=("fake_code_a",),
             ),
-            "b": StageKind(
-                "b",
-                {
-                    "n": Param("int", 2, min=1),
-                    "device": Param("str", "cpu", tracked=False),
-                    "plot": Param("bool", True),
-                },
-                ("b.txt",),
-                self._b,
-                reads=("a.txt",),
-                extras=("b.png",),
+            "b": Step("b", BConfig, self._b, "b", reads=("a.txt",), outputs=lambda c: ("b.txt",), extras=("b.png",)),
+            "c": Step(
+                "c", CConfig, self._c, "c", reads=("b.txt",), outputs=lambda c: ("c.txt",),
+                optional_reads=lambda c: ("hint.txt",),
             ),
-            "c": StageKind(
-                "c",
-                {"hidden": Param("int", 8, min=1), "lr": Param("float", 0.1, gt=0), "fail": Param("str", "no")},
-                ("c.txt",),
-                self._c,
-                reads=("b.txt",),
-                optional_reads=("hint.txt",),
-            ),
-            "d": StageKind("d", {"prime": Param("str_list", ["jerry"])}, ("samples.txt",), self._d, reads=("c.txt",)),
-        }
+            "d": Step("d", DConfig, self._d, "d", reads=("c.txt",), outputs=lambda c: ("samples.txt",)),
+        }  # fmt: skip
 
     def _enter(self, name: str, run_dir: Path, out: str) -> None:
         self.calls.append(name)
         if (run_dir / out).exists():
             self.saw_own_output.append(name)
 
-    def _a(self, d: Path, p: Mapping[str, Any], log: Any) -> None:
+    def _a(self, d: Path, c: AConfig, progress: Any) -> None:
         self._enter("a", d, "a.txt")
-        log("reading corpus")
-        (d / "a.txt").write_text(Path(p["corpus"]).read_text().upper() * p["scale"])
+        progress("status", {"message": "reading corpus"})
+        (d / "a.txt").write_text(Path(c.corpus).read_text().upper() * c.scale)
 
-    def _b(self, d: Path, p: Mapping[str, Any], log: Any) -> None:
+    def _b(self, d: Path, c: BConfig, progress: Any) -> None:
         self._enter("b", d, "b.txt")
-        (d / "b.txt").write_text((d / "a.txt").read_text() + f"|n={p['n']}")
-        if p["plot"]:
+        (d / "b.txt").write_text((d / "a.txt").read_text() + f"|n={c.n}")
+        if c.plot:
             (d / "b.png").write_bytes(b"png")
 
-    def _c(self, d: Path, p: Mapping[str, Any], log: Any) -> None:
+    def _c(self, d: Path, c: CConfig, progress: Any) -> None:
         self._enter("c", d, "c.txt")
-        (d / "c.txt").write_text((d / "b.txt").read_text() + f"|hidden={p['hidden']},lr={p['lr']}")
+        (d / "c.txt").write_text((d / "b.txt").read_text() + f"|hidden={c.hidden},lr={c.lr}")
         (d / "c.log").write_text("undeclared output")
-        if p["fail"] == "error":
+        if c.fail == "error":
             raise RuntimeError("boom")
-        if p["fail"] == "interrupt":
+        if c.fail == "interrupt":
             raise KeyboardInterrupt
-        if p["fail"] == "usage":
+        if c.fail == "usage":
             raise UsageError("bad combination; use another")
 
-    def _d(self, d: Path, p: Mapping[str, Any], log: Any) -> None:
+    def _d(self, d: Path, c: DConfig, progress: Any) -> None:
         self._enter("d", d, "samples.txt")
-        (d / "samples.txt").write_text(f"{p['prime']}: " + (d / "c.txt").read_text())
+        (d / "samples.txt").write_text(f"{list(c.prime)}: " + (d / "c.txt").read_text())
 
     def runner(self, *overrides: str, run_dir: Path | None = None) -> Runner:
-        return Runner(load_spec(self.path, overrides, kinds=self.kinds), run_dir)
+        return Runner(load_spec(self.path, overrides, steps=self.steps), run_dir)
 
     def run(self, *overrides: str, **kw: Any) -> list[str]:
         self.calls.clear()
@@ -126,7 +138,7 @@ def fakes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Fakes:
     f = Fakes(tmp_path)
     monkeypatch.syspath_prepend(str(f.code.parent))
     importlib.invalidate_caches()
-    monkeypatch.setattr(stage_registry, "KINDS", f.kinds)
+    monkeypatch.setattr(step_registry, "STEPS", f.steps)
     return f
 
 
@@ -167,7 +179,7 @@ def test_corpus_content_change_reruns_everything_but_touch_does_not(fakes: Fakes
     os.utime(fakes.corpus, ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000_000))
     assert fakes.run() == []
     lock = json.loads(fakes.lock_bytes())
-    assert lock["stages"]["a"]["inputs"][str(fakes.corpus)]["mtime_ns"] == st.st_mtime_ns + 5_000_000_000
+    assert lock["steps"]["a"]["inputs"][str(fakes.corpus)]["mtime_ns"] == st.st_mtime_ns + 5_000_000_000
     fakes.corpus.write_text("george: hi\n")
     plan = fakes.runner().plan()
     assert [(s.action, s.reasons) for s in plan[:2]] == [
@@ -180,7 +192,7 @@ def test_corpus_content_change_reruns_everything_but_touch_does_not(fakes: Fakes
 def test_upstream_rerun_with_identical_output_does_not_rerun_downstream(fakes: Fakes) -> None:
     fakes.run()
     fakes.code.write_text("VERSION = 2\n")  # a's code changed; its output does not
-    assert fakes.runner().plan()[0].reasons == ["stage code changed"]
+    assert fakes.runner().plan()[0].reasons == ["step code changed"]
     assert fakes.run() == ["a"]
 
 
@@ -219,14 +231,14 @@ def test_failure_keeps_earlier_stages_recorded(fakes: Fakes) -> None:
     with pytest.raises(StageFailed, match="stage c failed .*boom.*previous outputs kept"):
         fakes.run("c.fail=error")
     assert fakes.calls == ["a", "b", "c"]
-    assert set(json.loads(fakes.lock_bytes())["stages"]) == {"a", "b"}
+    assert set(json.loads(fakes.lock_bytes())["steps"]) == {"a", "b"}
     assert not (fakes.run_dir / "c.txt").exists()
     assert fakes.run() == ["c", "d"]
 
 
 def test_corrupt_lock_is_rebuilt_with_a_warning(fakes: Fakes) -> None:
     fakes.run()
-    (fakes.run_dir / LOCK_NAME).write_text('{"format": 1, "stages": {"a": ')
+    (fakes.run_dir / LOCK_NAME).write_text('{"format": 2, "steps": {"a": ')
     runner = fakes.runner()
     assert len(runner.warnings) == 1 and "corrupt" in runner.warnings[0] and LOCK_NAME in runner.warnings[0]
     fakes.calls.clear()
@@ -271,13 +283,13 @@ def test_run_dir_override(fakes: Fakes, tmp_path: Path) -> None:
     assert (other / "samples.txt").exists() and not fakes.run_dir.exists()
 
 
-def test_record_stage_makes_a_hand_run_count(fakes: Fakes) -> None:
-    fakes.run_dir.mkdir()
-    fakes._a(fakes.run_dir, {"corpus": str(fakes.corpus), "scale": 1}, print)
-    assert record_stage(fakes.run_dir, "a", {"corpus": str(fakes.corpus)}, kinds=fakes.kinds) is None
-    assert fakes.run() == ["b", "c", "d"]
-    with pytest.raises(Exception, match="unknown parameter"):
-        record_stage(fakes.run_dir, "a", {"corpus": "x", "bogus": 1}, kinds=fakes.kinds)
+def test_a_step_run_by_hand_counts_for_the_pipeline(fakes: Fakes) -> None:
+    step = fakes.steps["a"]
+    run_step(step, fakes.run_dir, step.configure({"corpus": str(fakes.corpus)}))  # what a single command does
+    assert fakes.calls == ["a"] and fakes.run() == ["b", "c", "d"]
+    run_step(step, fakes.run_dir, step.configure({"corpus": str(fakes.corpus), "scale": 2}))
+    plan = fakes.runner().plan()  # recorded with the params it ran with, which the pipeline does not ask for
+    assert plan[0].reasons == ["params changed: scale 2 -> 1"] and plan[1].action == AFTER_UPSTREAM
 
 
 def test_optional_input_appearing_or_changing_reruns(fakes: Fakes) -> None:
@@ -292,9 +304,43 @@ def test_optional_input_appearing_or_changing_reruns(fakes: Fakes) -> None:
 
 
 def test_one_run_at_a_time_per_run_dir(fakes: Fakes) -> None:
-    with exclusive(fakes.run_dir), pytest.raises(RunDirError, match="another textgen run is using"):
-        fakes.runner().run()
+    fakes.run_dir.mkdir()
+    fd = os.open(fakes.run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT)
+    os.write(fd, json.dumps({"command": "textgen train-generator", "pid": 4242, "since": "noon"}).encode())
+    fcntl.flock(fd, fcntl.LOCK_EX)  # another process holds the run dir
+    try:
+        with pytest.raises(RunDirError, match=r"in use by `textgen train-generator` \(pid 4242, since noon\)"):
+            fakes.runner().run()
+        step = fakes.steps["a"]
+        with pytest.raises(RunDirError, match="in use by"):  # a single command waits its turn too
+            run_step(step, fakes.run_dir, step.configure({"corpus": str(fakes.corpus)}))
+    finally:
+        os.close(fd)
     assert fakes.run() == ["a", "b", "c", "d"]
+
+
+def test_a_symlinked_lock_file_is_not_followed(fakes: Fakes, tmp_path: Path) -> None:
+    fakes.run_dir.mkdir()
+    outside = tmp_path / "outside.txt"
+    os.symlink(outside, fakes.run_dir / LOCK_FILE)
+    with pytest.raises(RunDirError, match="symbolic link"):
+        fakes.runner().run()
+    assert not outside.exists()
+
+
+def test_a_commit_cut_by_a_kill_is_finished_next_time(fakes: Fakes, monkeypatch: pytest.MonkeyPatch) -> None:
+    from textgen.steps import staging
+
+    fakes.run()
+    with monkeypatch.context() as m:  # the process dies once the commit marker is written: no cleanup runs
+        m.setattr(staging, "_apply", lambda *a: (_ for _ in ()).throw(SystemExit("killed")))
+        m.setattr(staging.Staging, "__exit__", lambda *a: None)
+        with pytest.raises(SystemExit):
+            fakes.run("b.n=3")
+    assert "n=2" in (fakes.run_dir / "b.txt").read_text()
+    assert staging.recover(fakes.run_dir) and "n=3" in (fakes.run_dir / "b.txt").read_text()
+    assert fakes.runner("b.n=3").plan()[1].action == UP_TO_DATE  # the lock entry was committed with it
+    assert not (fakes.run_dir / ".staging").exists()
 
 
 # ----- CLI ---------------------------------------------------------------------------------------
@@ -329,7 +375,7 @@ def test_cli_reports_every_validation_error_and_stage_failures(fakes: Fakes) -> 
     res = _cli("run", p, "--set", "c.hiden=3", "--set", "b.n=0", "--set", "c.lr=fast", "--set", "e.x=1")
     assert res.exit_code == 2
     assert "4 error(s)" in res.stderr
-    for text in ("did you mean 'hidden'", "b.params.n: must be >= 1", "lr: expected a number", "no stage 'e'"):
+    for text in ("did you mean 'hidden'", "b.params.n: must be at least 1", "lr: expected a number", "no stage 'e'"):
         assert text in res.stderr
     res = _cli("run", p, "--set", "c.fail=error")
     assert res.exit_code == 1 and "stage c failed" in res.stderr and "previous outputs kept" in res.stderr

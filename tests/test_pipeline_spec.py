@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import pytest
 
 from textgen.errors import InputError
-from textgen.pipeline.kinds import REQUIRED, Param, StageKind, params_from_dataclass
+from textgen.options import Problem, option
 from textgen.pipeline.spec import SpecError, load_spec, parse_override
+from textgen.steps.base import Step
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -19,23 +20,31 @@ def _noop(*_: object) -> None:
     return None
 
 
-KINDS = {
-    "vocab": StageKind("vocab", {"corpus": Param("str"), "min_count": Param("int", 1, min=1)}, ("v.json",), _noop),
-    "generator": StageKind(
-        "generator",
-        {
-            "hidden": Param("int", 8, min=1),
-            "lr": Param("float", 0.1, gt=0),
-            "arch": Param("str", "lstm", choices=("lstm", "attention")),
-            "max_steps": Param("int", None, min=1, nullable=True),
-        },
-        ("g.bin",),
-        _noop,
-        extras=("g.png",),
-        validate=lambda p: (
-            ["hidden must be even with attention"] if p["arch"] == "attention" and p["hidden"] % 2 else []
-        ),
-    ),
+@dataclass(frozen=True)
+class VocabConfig:
+    corpus: str = option("", "The corpus.")
+    min_count: int = option(1, "Minimum count.", min=1)
+
+    def cross_check(self) -> list[Problem]:
+        return [] if self.corpus else [Problem("corpus", "is required")]
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    hidden: int = option(8, "Width.", min=1)
+    lr: float = option(0.1, "Rate.", gt=0)
+    arch: Literal["lstm", "attention"] = option("lstm", "Architecture.")
+    max_steps: int | None = option(None, "Steps.", min=1)
+
+    def cross_check(self) -> list[Problem]:
+        if self.arch == "attention" and self.hidden % 2:
+            return [Problem("hidden", "must be even with {arch} attention")]
+        return []
+
+
+STEPS: dict[str, Step[Any]] = {
+    "vocab": Step("vocab", VocabConfig, _noop, "v", outputs=lambda c: ("v.json",)),
+    "generator": Step("generator", GeneratorConfig, _noop, "g", outputs=lambda c: ("g.bin",), extras=("g.png",)),
 }
 
 
@@ -47,10 +56,10 @@ def _write(tmp_path: Path, text: str) -> Path:
 
 def test_valid_pipeline_fills_defaults_and_orders_stages(tmp_path: Path) -> None:
     path = _write(tmp_path, "run_dir: runs/x\nstages:\n  vocab:\n    params: {corpus: fixture}\n  generator:\n")
-    spec = load_spec(path, kinds=KINDS)
+    spec = load_spec(path, steps=STEPS)
     assert spec.run_dir == Path("runs/x") and spec.names == ["vocab", "generator"]
     assert spec.stage("generator").params == {"hidden": 8, "lr": 0.1, "arch": "lstm", "max_steps": None}
-    assert load_spec(_write(tmp_path, "stages: {vocab: {params: {corpus: c}}}"), kinds=KINDS).run_dir == Path("runs/p")
+    assert load_spec(_write(tmp_path, "stages: {vocab: {params: {corpus: c}}}"), steps=STEPS).run_dir == Path("runs/p")
 
 
 def test_validation_reports_every_error_at_once(tmp_path: Path) -> None:
@@ -69,7 +78,7 @@ stages:
 """,
     )
     with pytest.raises(SpecError) as info:
-        load_spec(path, kinds=KINDS)
+        load_spec(path, steps=STEPS)
     errors = info.value.errors
     expected = [
         "run_dri: unknown top-level key (did you mean 'run_dir'?)",
@@ -81,7 +90,7 @@ stages:
         "stages.generator.outs: generator does not write 'g.pgn' (did you mean 'g.png'?)",
         "stages.vocab: out of order",
         "stages.vocab.params.min_count: expected an integer, got '3' (str)",
-        "stages.vocab.params.corpus: required",
+        "stages.vocab.params.corpus: is required",
         "stages.vocabb: unknown stage (did you mean 'vocab'?)",
     ]
     for text in expected:
@@ -93,15 +102,15 @@ stages:
 def test_cross_field_checks_duplicates_and_syntax(tmp_path: Path) -> None:
     path = _write(tmp_path, "stages:\n  generator:\n    params: {arch: attention, hidden: 3}\n  generator: {}\n")
     with pytest.raises(SpecError) as info:
-        load_spec(path, kinds=KINDS)
+        load_spec(path, steps=STEPS)
     assert info.value.errors == ["line 4: duplicate key 'generator'"]
     path = _write(tmp_path, "stages:\n  generator:\n    params: {arch: attention, hidden: 3}\n")
-    with pytest.raises(SpecError, match="hidden must be even with attention"):
-        load_spec(path, kinds=KINDS)
+    with pytest.raises(SpecError, match="params.hidden: must be even with arch attention"):
+        load_spec(path, steps=STEPS)
     with pytest.raises(SpecError, match="line 3: YAML syntax error"):
-        load_spec(_write(tmp_path, "stages:\n  - [\n"), kinds=KINDS)
+        load_spec(_write(tmp_path, "stages:\n  - [\n"), steps=STEPS)
     with pytest.raises(InputError, match="not found"):
-        load_spec(tmp_path / "missing.yaml", kinds=KINDS)
+        load_spec(tmp_path / "missing.yaml", steps=STEPS)
 
 
 def test_set_overrides_with_yaml_scalar_typing(tmp_path: Path) -> None:
@@ -114,31 +123,21 @@ def test_set_overrides_with_yaml_scalar_typing(tmp_path: Path) -> None:
     assert parse_override("vocab.corpus=../x.txt") == (["vocab", "corpus"], "../x.txt")
     assert parse_override("run_dir=runs/y") == (["run_dir"], "runs/y")
     path = _write(tmp_path, "stages:\n  vocab: {params: {corpus: a}}\n  generator:\n")
-    spec = load_spec(path, ["generator.hidden=64", "vocab.corpus=b.txt", "run_dir=runs/z", "generator.lr=1"], KINDS)
+    spec = load_spec(path, ["generator.hidden=64", "vocab.corpus=b.txt", "run_dir=runs/z", "generator.lr=1"], STEPS)
     assert spec.stage("generator").params["hidden"] == 64 and spec.stage("generator").params["lr"] == 1.0
     assert spec.stage("vocab").params["corpus"] == "b.txt" and spec.run_dir == Path("runs/z")
     with pytest.raises(SpecError) as info:
-        load_spec(path, ["generator.hidden", "generator.hidden=big", "embeddings.dim=3", "a.b.c=1"], KINDS)
+        load_spec(path, ["generator.hidden", "generator.hidden=big", "embeddings.dim=3", "a.b.c=1"], STEPS)
     assert len(info.value.errors) == 4
     assert "expected stage.key=value" in info.value.errors[0] and "got 'big'" in info.value.errors[-1]
 
 
-def test_params_from_dataclass() -> None:
-    @dataclass
-    class Cfg:
-        dim: int
-        lr: float | None = None
-        backend: Literal["torch", "gensim"] = "torch"
-        cutoffs: tuple[int, ...] = (10, 20)
-        device: str = "auto"
-
-    params = params_from_dataclass(Cfg, untracked=("device",), defaults={"dim": 16})
-    assert params["dim"] == Param("int", 16)
-    assert params["lr"] == Param("float", None, nullable=True)
-    assert params["backend"].choices == ("torch", "gensim") and params["cutoffs"].default == [10, 20]
-    assert params["cutoffs"].check([1, 2]) is None and params["cutoffs"].check(["a"]) is not None
-    assert not params["device"].tracked
-    assert params_from_dataclass(Cfg)["dim"].default is REQUIRED
+def test_old_stage_names_say_what_they_are_called_now(tmp_path: Path) -> None:
+    path = _write(tmp_path, "stages:\n  vocab: {params: {corpus: fixture}}\n  sample: {}\n")
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    assert "stages.vocab: unknown stage (renamed to 'build-vocab')" in info.value.errors[0]
+    assert "stages.sample: unknown stage (renamed to 'generate')" in info.value.errors[1]
 
 
 @pytest.mark.parametrize("path", sorted((REPO / "pipelines").glob("*.yaml")), ids=lambda p: p.name)
@@ -146,4 +145,4 @@ def test_shipped_pipelines_validate_and_say_how_to_run(path: Path) -> None:
     first = path.read_text(encoding="utf-8").splitlines()[0]
     assert first == f"# textgen run pipelines/{path.name}" or first.startswith(f"# textgen run pipelines/{path.name} ")
     spec = load_spec(path)
-    assert spec.names[0] == "vocab"
+    assert spec.names[0] == "build-vocab" and spec.description

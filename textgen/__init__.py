@@ -6,7 +6,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from textgen.generate.api import TextGenerator
+    from textgen.decode.generator import TextGenerator
 
 __version__ = "0.1.0"
 
@@ -16,6 +16,6 @@ def load(run_dir: str | os.PathLike[str] | None = None, device: Any = "auto") ->
 
     Imports torch on first use, so ``import textgen`` stays light.
     """
-    from textgen.generate.api import load as _load
+    from textgen.decode.generator import load as _load
 
     return _load(run_dir, device=device)

@@ -1,30 +1,37 @@
-"""The run directory: one experiment's artifacts, with fixed file names.
+"""The run directory: one experiment's artifacts, with fixed file names, and who may write it.
 
 Any command given ``--run-dir`` finds its inputs here; a missing input names the command that
-writes it.
+writes it (:data:`WRITERS` is the one table of file -> step). Commands that write hold the run dir
+with :func:`exclusive`, so two of them never interleave their artifacts.
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime as _dt
+import errno
+import fcntl
+import json
 import os
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from textgen.errors import MissingArtifactError, RunDirError
 
 DEFAULT_RUN_DIR = Path("runs/default")
+LOCK_FILE = ".textgen.lock"
 
-# file name -> the command that writes it
-ARTIFACTS: dict[str, str] = {
-    "vocab.json": "textgen build-vocab",
-    "train_ids.npy": "textgen build-vocab",
-    "val_ids.npy": "textgen build-vocab",
-    "corpus.json": "textgen build-vocab",
-    "embeddings.safetensors": "textgen train-embeddings",
-    "embeddings.json": "textgen train-embeddings",
-    "vectors.txt": "textgen train-embeddings",
-    "generator.safetensors": "textgen train",
-    "generator.json": "textgen train",
+VOCAB_FILES = ("vocab.json", "train_ids.npy", "val_ids.npy", "corpus.json")
+EMBEDDING_FILES = ("embeddings.safetensors", "embeddings.json", "vectors.txt")
+GENERATOR_FILES = ("generator.safetensors", "generator.json")
+
+# file name -> the step (and command) that writes it
+WRITERS: dict[str, str] = {
+    **dict.fromkeys(VOCAB_FILES, "build-vocab"),
+    **dict.fromkeys(EMBEDDING_FILES, "train-embeddings"),
+    **dict.fromkeys((*GENERATOR_FILES, "metrics.jsonl", "generator.resume.pt"), "train-generator"),
 }
 
 
@@ -41,16 +48,17 @@ class RunDir:
     def __truediv__(self, name: str) -> Path:
         return self.root / name
 
+    def command(self, name: str) -> str:
+        """The command that writes ``name`` into this run dir."""
+        return f"textgen {WRITERS.get(name, 'run')} --run-dir {self.root}"
+
     def require(self, *names: str) -> None:
         """Raise :class:`MissingArtifactError` naming the command that writes the first missing file."""
         if self.root.exists() and not self.root.is_dir():
             raise RunDirError(f"run dir {self.root} is a file; pass --run-dir with a directory")
         for name in names:
             if not (self.root / name).is_file():
-                command = ARTIFACTS.get(name, "the stage that writes it")
-                raise MissingArtifactError(
-                    f"{self.root / name} not found; run `{command} --run-dir {self.root}` first"
-                )
+                raise MissingArtifactError(f"{self.root / name} not found; run `{self.command(name)}` first")
 
     def ensure_writable(self) -> Path:
         """Create the directory if needed; raise :class:`RunDirError` if it cannot hold artifacts."""
@@ -63,3 +71,60 @@ class RunDir:
         if not os.access(self.root, os.W_OK | os.X_OK):
             raise RunDirError(f"run dir {self.root} is not writable; fix its permissions or choose another --run-dir")
         return self.root
+
+
+_HELD: set[str] = set()  # run dirs this process holds (holding is re-entrant)
+
+
+def _holder_note(fd: int) -> str:
+    try:
+        os.lseek(fd, 0, os.SEEK_SET)
+        info = json.loads(os.read(fd, 4096).decode("utf-8") or "{}")
+        return f"`{info['command']}` (pid {info['pid']}, since {info['since']})"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "another textgen command"
+
+
+@contextlib.contextmanager
+def exclusive(run_dir: str | os.PathLike[str], command: str = "") -> Iterator[None]:
+    """Hold ``run_dir`` for writing; :class:`RunDirError` naming the holder if another process has it.
+
+    The lock file is never followed through a symbolic link, and it records who holds it.
+    """
+    rd = RunDir.of(run_dir)
+    rd.ensure_writable()
+    key = os.path.realpath(rd.root)
+    if key in _HELD:
+        yield
+        return
+    path = rd.root / LOCK_FILE
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise RunDirError(f"{path} is a symbolic link; remove it (textgen never follows it)") from None
+        raise RunDirError(f"cannot open {path} ({exc.strerror}); fix the run dir's permissions") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunDirError(
+                f"run dir {rd.root} is in use by {_holder_note(fd)}; wait for it or pass another --run-dir"
+            ) from None
+        note = {
+            "command": command or " ".join(["textgen", *sys.argv[1:3]]),
+            "pid": os.getpid(),
+            "since": _dt.datetime.now().isoformat(timespec="seconds"),
+        }
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(note).encode("utf-8"), 0)
+        _HELD.add(key)
+        try:
+            yield
+        finally:
+            _HELD.discard(key)
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, 0)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)

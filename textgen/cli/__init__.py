@@ -1,24 +1,15 @@
-"""Command-line interface: ``textgen <command>`` (also ``python -m textgen``)."""
+"""Command-line interface: ``textgen <command>`` (also ``python -m textgen``).
 
+Each module registers its commands on import: one module per step, named as the step, whose
+options derive from the step's config (``build_vocab``, ``train_embeddings``, ``train_generator``,
+``generate``); ``queries`` (evaluate, similar, analogy, evaluate-embeddings, corpus list) and
+``pipeline`` (run, status, pipelines).
+"""
+
+# isort: skip_file  (commands are listed in the order they are imported: the order data flows)
 from __future__ import annotations
 
-import importlib
-
-from textgen.cli.app import app
-
-# Each module registers its commands on import; a stage not built yet is simply absent.
-_COMMAND_MODULES = ("vocab", "embeddings", "train", "generate", "pipeline")
-for _name in _COMMAND_MODULES:
-    try:
-        importlib.import_module(f"textgen.cli.{_name}")
-    except ModuleNotFoundError as _exc:
-        if _exc.name != f"textgen.cli.{_name}":
-            raise
-
-
-def main() -> None:
-    """Console-script entry point."""
-    app()
-
+from textgen.cli import build_vocab, generate, pipeline, queries, train_embeddings, train_generator  # noqa: F401  # noqa: F401
+from textgen.cli.app import app, main
 
 __all__ = ["app", "main"]

@@ -2,13 +2,16 @@
 
 Command modules register with ``@command(app_or_group)``; the wrapper turns a
 :class:`textgen.errors.TextgenError` into one line on stderr and its exit code (1 for a failed
-run, 2 for bad usage), and Ctrl-C into exit 130. Only this layer prints or exits.
+run, 2 for bad usage), and Ctrl-C into exit 130. :func:`main` gives click's own usage errors
+(an unknown option, a value that is not a number) the same one-line form. Only this layer prints
+or exits.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import typer
@@ -17,6 +20,8 @@ from rich.console import Console
 from textgen.errors import TextgenError
 
 F = TypeVar("F", bound=Callable[..., Any])
+# click's UsageError, whichever click this typer uses (newer typers vendor their own)
+ClickUsageError: type[Exception] = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
 
 app = typer.Typer(
     name="textgen",
@@ -56,3 +61,18 @@ def command(group: typer.Typer = app, name: str | None = None, **kwargs: Any) ->
         return fn
 
     return decorate
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console-script entry point: run the app; usage errors are one line and exit 2."""
+    try:
+        code = app(args=list(argv) if argv is not None else None, standalone_mode=False)
+    except ClickUsageError as exc:
+        ctx = getattr(exc, "ctx", None)
+        where = ctx.command_path if ctx is not None else "textgen"
+        err_console.print(f"error: {exc.format_message()}; see `{where} --help`", markup=False)  # type: ignore[attr-defined]
+        sys.exit(2)
+    except typer.Abort:
+        err_console.print("error: interrupted", markup=False)
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)

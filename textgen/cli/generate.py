@@ -1,134 +1,70 @@
-"""``textgen generate``: new script text from a prime, with sampling controls and explanations."""
+"""``textgen generate``: options derived from :class:`~textgen.steps.generate.GenerateConfig`.
+
+The text is the ``generate`` step's own (:func:`textgen.steps.generate.produce`): ``--out FILE``
+writes exactly what the pipeline stage writes to ``samples.txt``.
+"""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated, Any
 
 import typer
 
-from textgen.cli.app import app, command, console, err_console
+from textgen.cli.app import app, console, err_console
+from textgen.cli.options import derived_command
+from textgen.errors import UsageError
 from textgen.rundir import DEFAULT_RUN_DIR
+from textgen.steps import generate
 
-if TYPE_CHECKING:
-    from textgen.generate.api import Sample
+RunDirOpt = Annotated[Path, typer.Option("--run-dir", help="Run directory holding the trained generator.")]
+OutOpt = Annotated[Path | None, typer.Option("--out", help="Write the output to this file instead of stdout.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Same as --format json.")]
+HeatmapOpt = Annotated[
+    Path | None, typer.Option(help="Where --explain writes the attention heatmap (default: RUN_DIR/attention.png).")
+]
 
 
-@command(app, name="generate")
+@derived_command(app, generate.GenerateConfig, "generate", generate.STEP.help)
 def generate_cmd(
-    prime: Annotated[
-        str, typer.Option("--prime", help="Start from these words; a lone speaker name starts their turn.")
-    ],
-    run_dir: Annotated[
-        Path, typer.Option("--run-dir", help="Run directory holding the trained generator.")
-    ] = DEFAULT_RUN_DIR,
-    length: Annotated[int, typer.Option(help="Generate at most this many tokens after the prime.")] = 200,
-    max_turns: Annotated[
-        int | None, typer.Option(help="Stop after this many turns (the prime's turn is the first).")
-    ] = None,
-    temperature: Annotated[float, typer.Option(help="Sharpen (<1) or flatten (>1) the distribution; > 0.")] = 1.0,
-    top_k: Annotated[int, typer.Option(help="Sample among the K most likely tokens (0: off).")] = 0,
-    top_p: Annotated[
-        float, typer.Option(help="Sample within the smallest set holding this probability (1: off).")
-    ] = 0.9,
-    repetition_penalty: Annotated[float, typer.Option(help="> 1 discourages repeating words (1: off).")] = 1.0,
-    greedy: Annotated[
-        bool, typer.Option("--greedy", help="Always take the most likely token (deterministic).")
-    ] = False,
-    seed: Annotated[
-        int | None, typer.Option(help="Random seed: same seed, same text on CPU (default: random).")
-    ] = None,
-    exact_sampling: Annotated[
-        bool,
-        typer.Option(
-            "--exact-sampling",
-            help="Adaptive softmax: apply top-k/top-p/temperature exactly (slower) instead of cluster-first.",
-        ),
-    ] = False,
-    precision: Annotated[
-        str,
-        typer.Option(
-            "--precision",
-            metavar="auto|fp32|bf16|int8",
-            help="Decoding arithmetic: fp32 (the model's own), bf16, int8 (x86 CPU, fastest); auto: int8 on CPU.",
-        ),
-    ] = "auto",
-    bf16: Annotated[bool, typer.Option("--bf16", help="Same as --precision bf16.")] = False,
-    num_samples: Annotated[int, typer.Option(help="Independent samples, generated as one batch.")] = 1,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    out: Annotated[Path | None, typer.Option("--out", help="Write the output to this file instead of stdout.")] = None,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print JSON: text, tokens and per-token probabilities.")
-    ] = False,
-    explain: Annotated[
-        bool, typer.Option("--explain", help="Per-token probability, entropy and alternatives; attention heatmap PNG.")
-    ] = False,
-    heatmap: Annotated[
-        Path | None,
-        typer.Option(help="Where --explain writes the attention heatmap (default: RUN_DIR/attention.png)."),
-    ] = None,
+    given: dict[str, Any],
+    run_dir: RunDirOpt = DEFAULT_RUN_DIR,
+    out: OutOpt = None,
+    as_json: JsonOpt = False,
+    heatmap: HeatmapOpt = None,
 ) -> None:
-    """Generate new script text from a prime with the run's trained generator."""
     from textgen import io
-    from textgen.generate.api import load
-    from textgen.generate.explain import token_table, write_heatmap
-    from textgen.generate.sampling import SamplingSettings
-
-    SamplingSettings(
-        temperature, top_k, top_p, repetition_penalty, greedy, exact_sampling
-    ).validate()  # before loading anything
-    generator = load(run_dir, device=device)
-    gen = generator.generate(
-        prime,
-        length=length,
-        max_turns=max_turns,
-        temperature=temperature,
-        top_k=top_k,
-        top_p=top_p,
-        repetition_penalty=repetition_penalty,
-        greedy=greedy,
-        seed=seed,
-        num_samples=num_samples,
-        explain=explain,
-        exact_sampling=exact_sampling,
-        bf16=bf16,
-        precision=precision,  # type: ignore[arg-type]  (checked by generate)
-    )
-    heatmap_path: Path | None = None
-    if explain and generator.arch == "attention":
-        heatmap_path = heatmap or Path(run_dir) / "attention.png"
-        write_heatmap(heatmap_path, gen.samples[0], gen.prime_tokens)
+    from textgen.decode.explain import token_table, write_heatmap
 
     if as_json:
-        data = gen.to_dict()
-        if heatmap_path is not None:
-            data["heatmap"] = str(heatmap_path)
-        text = json.dumps(data, ensure_ascii=False, indent=2) + "\n"
-    else:
-        text = _plain(gen.samples, gen.seed)
+        if given.get("format", "json") != "json":
+            raise UsageError(f"--json and --format {given['format']} disagree; pass one of them")
+        given["format"] = "json"
+    config = generate.STEP.configure(given)  # every option checked before anything is loaded
+    result = generate.produce(run_dir, config)
+    generator = result.generator
+    heatmap_path: Path | None = None
+    if config.explain and generator.arch == "attention":
+        heatmap_path = heatmap or Path(run_dir) / "attention.png"
+        first = result.generations[0]
+        write_heatmap(heatmap_path, first.samples[0], first.prime_tokens)
 
     if out is not None:
-        io.write_text(out, text)
-        err_console.print(f"wrote {len(gen.samples)} sample(s) to {out} (seed {gen.seed})", markup=False)
+        io.write_text(out, result.text)
+        samples = sum(len(g.samples) for g in result.generations)
+        seeds = ", ".join(str(g.seed) for g in result.generations)
+        err_console.print(f"wrote {samples} sample(s) to {out} (seed {seeds})", markup=False)
     else:
-        console.print(text, end="", markup=False, highlight=False, soft_wrap=True)
-    if explain and not as_json:
-        for i, sample in enumerate(gen.samples):
-            target = err_console if out is not None else console
-            target.print(token_table(sample, title=f"sample {i + 1}" if len(gen.samples) > 1 else None))
-    if explain:
+        console.print(result.text, end="", markup=False, highlight=False, soft_wrap=True)
+    if config.explain and config.format == "text":
+        target = err_console if out is not None else console
+        samples = [s for g in result.generations for s in g.samples]
+        for i, sample in enumerate(samples):
+            target.print(token_table(sample, title=f"sample {i + 1}" if len(samples) > 1 else None))
+    if config.explain:
         if heatmap_path is not None:
             err_console.print(f"attention heatmap: {heatmap_path}", markup=False)
         else:
             err_console.print(
                 f"no attention heatmap: this run's model is {generator.arch!r}, not 'attention'", markup=False
             )
-
-
-def _plain(samples: list[Sample], seed: int) -> str:
-    """The samples as plain text; several get a header line each."""
-    if len(samples) == 1:
-        return samples[0].text
-    parts = [f"=== sample {i + 1} of {len(samples)} (seed {seed}) ===\n{s.text}" for i, s in enumerate(samples)]
-    return "\n".join(parts)

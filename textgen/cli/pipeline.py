@@ -1,4 +1,5 @@
-"""``textgen run PIPELINE`` and ``textgen status PIPELINE``: staged pipelines that redo only what changed."""
+"""``textgen run PIPELINE``, ``textgen status PIPELINE`` and ``textgen pipelines``: staged pipelines that
+redo only what changed. PIPELINE is a .yaml file or the name of a shipped pipeline (``smoke``)."""
 
 from __future__ import annotations
 
@@ -12,11 +13,14 @@ from rich.markup import escape
 from typer.core import TyperCommand
 
 from textgen.cli.app import app, command, console, err_console
+from textgen.errors import UsageError
 from textgen.pipeline.runner import AFTER_UPSTREAM, BLOCKED, NOT_SELECTED, RUN, Runner, StageEvent, StageStatus
+from textgen.pipeline.shipped import resolve, shipped
 from textgen.pipeline.spec import PipelineSpec, SpecError, load_spec
 
+PIPELINE_HELP = "A pipeline .yaml file, or a shipped pipeline's name (smoke, seinfeld; see --list)."
 PipelineArg = Annotated[
-    Path, typer.Argument(help="Pipeline file, e.g. pipelines/seinfeld.yaml.", exists=True, dir_okay=False)
+    str, typer.Argument(help=PIPELINE_HELP)
 ]
 RunDirOpt = Annotated[Path | None, typer.Option("--run-dir", help="Run directory (overrides the pipeline's).")]
 SetOpt = Annotated[
@@ -32,15 +36,17 @@ class _OptionalForce(TyperCommand):
         out = []
         for i, arg in enumerate(args):
             nxt = args[i + 1] if i + 1 < len(args) else None
-            if arg == "--force" and (nxt is None or nxt.startswith("-") or nxt.endswith((".yaml", ".yml"))):
+            names = {p.name for p in shipped()}
+            is_pipeline = nxt is not None and (nxt.endswith((".yaml", ".yml")) or nxt in names)
+            if arg == "--force" and (nxt is None or nxt.startswith("-") or is_pipeline):
                 arg = "--force=all"
             out.append(arg)
         return super().parse_args(ctx, out)
 
 
-def _load(pipeline: Path, overrides: list[str] | None) -> PipelineSpec:
+def _load(pipeline: str, overrides: list[str] | None) -> PipelineSpec:
     try:
-        return load_spec(pipeline, overrides or [])
+        return load_spec(resolve(pipeline), overrides or [])
     except SpecError as exc:
         err_console.print(f"error: {exc.source}: {len(exc.errors)} error(s); fix them and rerun", markup=False)
         for line in exc.errors:
@@ -59,9 +65,27 @@ def _print_plan(plan: list[StageStatus], width: int) -> None:
         )
 
 
+def _list() -> None:
+    for p in shipped():
+        console.print(f"  {p.name:<18} {p.description}", markup=False, highlight=False, soft_wrap=True)
+
+
+@command(app, name="pipelines")
+def pipelines_cmd() -> None:
+    """List the shipped pipelines (`textgen run NAME` runs one from any folder)."""
+    _list()
+
+
 @command(app, name="run", cls=_OptionalForce)
 def run_cmd(
-    pipeline: PipelineArg,
+    pipeline: Annotated[
+        str | None,
+        typer.Argument(
+            help="A pipeline .yaml file, or a shipped pipeline's name (smoke, seinfeld; see --list).",
+            show_default=False,
+        ),
+    ] = None,
+    list_: Annotated[bool, typer.Option("--list", help="List the shipped pipelines and exit.")] = False,
     run_dir: RunDirOpt = None,
     force: Annotated[
         str | None, typer.Option("--force", metavar="[STAGE]", help="Rerun every stage, or just STAGE.")
@@ -73,12 +97,17 @@ def run_cmd(
     ] = None,
     set_: SetOpt = None,
     nproc_per_node: Annotated[
-        int | None, typer.Option("--nproc-per-node", help="Train the generator stage with N torchrun processes.")
+        int | None, typer.Option("--nproc-per-node", help="Train the train-generator stage with N torchrun processes.")
     ] = None,
 ) -> None:
     """Run a pipeline, skipping every stage whose code, params and inputs are unchanged."""
-    ddp = [f"generator.nproc_per_node={nproc_per_node}"] if nproc_per_node is not None else []
-    spec = _load(pipeline, [*(set_ or []), *ddp])  # same as --set generator.nproc_per_node=N
+    if list_:
+        _list()
+        return
+    if pipeline is None:
+        raise UsageError("give a pipeline file or name (e.g. `textgen run smoke`); `textgen run --list` shows them")
+    ddp = [f"train-generator.nproc_per_node={nproc_per_node}"] if nproc_per_node is not None else []
+    spec = _load(pipeline, [*(set_ or []), *ddp])  # same as --set train-generator.nproc_per_node=N
     runner = Runner(spec, run_dir)
     for warning in runner.warnings:
         err_console.print(f"warning: {warning}", markup=False)
@@ -101,7 +130,7 @@ def run_cmd(
         elif event.kind == "done":
             console.print(f"  {name}  [green]done[/] in {event.seconds:.1f} s", highlight=False, soft_wrap=True)
         elif event.kind == "fail":
-            err_console.print(f"  {name}  failed; its previous outputs are kept", markup=False)
+            err_console.print(f"  {name}  failed", markup=False)
 
     report = runner.run(force, from_, until, on_event=show)
     total = time.perf_counter() - started
@@ -119,19 +148,3 @@ def status_cmd(pipeline: PipelineArg, run_dir: RunDirOpt = None, set_: SetOpt = 
         err_console.print(f"warning: {warning}", markup=False)
     console.print(f"pipeline {pipeline} -> {runner.run_dir}", highlight=False, soft_wrap=True)
     _print_plan(runner.plan(), max(len(n) for n in spec.names))
-
-
-def record_run(run_dir: Path, stage: str, params: dict[str, object]) -> None:
-    """For the single commands: record a finished stage in ``pipeline.lock`` so ``textgen run`` skips it.
-
-    ``params`` uses the pipeline's parameter names; a problem is a warning, never a failed command.
-    """
-    from textgen.errors import TextgenError
-    from textgen.pipeline.lock import record_stage
-
-    try:
-        warning = record_stage(run_dir, stage, params)
-    except TextgenError as exc:
-        warning = f"not recorded in {Path(run_dir) / 'pipeline.lock'}: {exc}"
-    if warning:
-        err_console.print(f"warning: {warning}", markup=False)

@@ -12,9 +12,10 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from textgen import data
 from textgen.errors import CorpusError
 
-CORPORA_DIR = Path(__file__).resolve().parents[2] / "corpora"
+CORPORA_DIR = data.folder("corpora")
 REGISTRY_PATH = CORPORA_DIR / "registry.toml"
 KINDS = ("package", "url", "file")
 

@@ -1,4 +1,4 @@
-"""The ``train-embeddings`` stage: run dir in, vectors + report + map out."""
+"""Skip-gram vectors for a run dir: ids in, vectors + report + map out (the ``train-embeddings`` step's work)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from typing import Any
 
 import numpy as np
 
+from textgen import device as devices
 from textgen import io
 from textgen.embeddings.base import ProgressFn, TrainingDivergedError, TrainOutput, trainable_mask
-from textgen.embeddings.config import EmbeddingConfig, resolve_backend, resolve_device
+from textgen.embeddings.config import EmbeddingConfig, resolve_backend
 from textgen.embeddings.evaluate import evaluate_vectors
 from textgen.embeddings.export import Embeddings, save_safetensors, write_word2vec
 from textgen.embeddings.plot import plot_map
@@ -50,7 +51,7 @@ def train_embeddings(
     atomically after training, so a failed or interrupted run leaves no partial outputs.
     """
     config.validate()
-    device = resolve_device(config.device)
+    device = str(devices.resolve(config.device))
     backend = resolve_backend(config, device)
     rd = RunDir.of(run_dir)
     rd.require("vocab.json", "train_ids.npy")

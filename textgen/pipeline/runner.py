@@ -1,25 +1,25 @@
 """Plan and run a pipeline: each stage is skipped when its code, params, inputs and outputs match the lock.
 
-Checks go cheapest first: the stage's definition (kind, textgen version, code hash), its
-params, missing outputs (a stat), then input and output hashes (cached by size and mtime). A
-stage that reruns writes into a staging dir (:mod:`textgen.pipeline.staging`); its outputs and
-its lock entry are replaced only when it succeeds.
+Checks go cheapest first: the stage's code version and textgen version, its params, missing
+outputs (a stat), then input and output hashes (cached by size and mtime). A stage that reruns
+goes through :func:`textgen.steps.execute.run_step`, the same function the single commands use:
+staged steps replace their outputs and lock entry only when they succeed.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from textgen import __version__
-from textgen.errors import MissingArtifactError, PipelineError, TextgenError, UsageError
-from textgen.pipeline.lock import FileState, Lock, code_version, file_state, input_paths, make_entry, tracked_params
+from textgen.errors import MissingArtifactError, PipelineError, RunDirError, TextgenError, UsageError
 from textgen.pipeline.spec import PipelineSpec, StageSpec, _suggest
-from textgen.pipeline.staging import Staging, exclusive
-from textgen.rundir import ARTIFACTS
+from textgen.rundir import RunDir, exclusive
+from textgen.steps.execute import run_step
+from textgen.steps.lockfile import FileState, Lock, code_version, file_state
+from textgen.steps.staging import recover
 
 UP_TO_DATE = "up to date"
 RUN = "run"
@@ -61,14 +61,14 @@ class RunReport:
 
 
 class StageFailed(PipelineError):
-    """A stage raised; its previous outputs and lock entry are untouched."""
+    """A stage raised; a staged step's previous outputs and lock entry are untouched."""
+
+
+_MISSING = object()
 
 
 def _fmt(value: Any) -> str:
     return "unset" if value is _MISSING else repr(value)
-
-
-_MISSING = object()
 
 
 class Runner:
@@ -77,6 +77,8 @@ class Runner:
     def __init__(self, spec: PipelineSpec, run_dir: str | Path | None = None) -> None:
         self.spec = spec
         self.run_dir = Path(run_dir) if run_dir is not None else spec.run_dir
+        if self.run_dir.exists() and not self.run_dir.is_dir():
+            raise RunDirError(f"run dir {self.run_dir} is a file; pass --run-dir with a directory")
         self.lock, warning = Lock.load(self.run_dir)
         self.warnings = [warning] if warning else []
         self.lock_dirty = warning is not None
@@ -99,7 +101,7 @@ class Runner:
 
     def _writer(self, filename: str) -> str | None:
         for s in self.spec.stages:
-            if filename in s.kind.outs:
+            if filename in s.step.outputs(s.config):
                 return s.name
         return None
 
@@ -116,27 +118,21 @@ class Runner:
 
     def check(self, stage: StageSpec, pending: set[str]) -> tuple[str, list[str]]:
         """(action, reasons) for one stage; ``pending`` holds files that earlier stages will rewrite."""
-        kind, entry = stage.kind, self.lock.stages.get(stage.name)
+        step, config, entry = stage.step, stage.config, self.lock.steps.get(stage.name)
         root = self.run_dir
-        missing_deps = [n for n in kind.reads if not (root / n).is_file() and n not in pending]
+        missing_deps = [n for n in step.reads if not (root / n).is_file() and n not in pending]
         if missing_deps:
             name = missing_deps[0]
             writer = self._writer(name)
-            how = (
-                f"`textgen run {self.spec.source} --until {writer}`"
-                if writer
-                else f"`{ARTIFACTS.get(name, 'the stage that writes it')}`"
-            )
+            how = f"`textgen run {self.spec.source} --until {writer}`" if writer else f"`{RunDir(root).command(name)}`"
             return BLOCKED, [f"input missing: {name}; run {how} first"]
         if entry is None:
             return RUN, ["never run (no entry in pipeline.lock)"]
-        if entry.get("kind") != kind.name:
-            return RUN, [f"stage kind changed ({entry.get('kind')} -> {kind.name})"]
         if entry.get("textgen") != __version__:
             return RUN, [f"textgen version changed ({entry.get('textgen')} -> {__version__})"]
-        if entry.get("code") != code_version(kind):
-            return RUN, ["stage code changed"]
-        old, new = entry["params"], tracked_params(kind, stage.params)
+        if entry.get("code") != code_version(step.sources):
+            return RUN, ["step code changed"]
+        old, new = entry["params"], step.tracked(config)
         changed = [
             f"{k} {_fmt(old.get(k, _MISSING))} -> {_fmt(new.get(k, _MISSING))}"
             for k in sorted(set(old) | set(new))
@@ -144,19 +140,20 @@ class Runner:
         ]
         if changed:
             return RUN, [f"params changed: {', '.join(changed)}"]
-        gone = [n for n in kind.outs if not (root / n).is_file()]
+        outputs = step.outputs(config)
+        gone = [n for n in outputs if not (root / n).is_file()]
         if gone:
             return RUN, [f"output missing: {', '.join(gone)}"]
-        upstream = [n for n in kind.reads + kind.optional_files(stage.params) if n in pending]
+        upstream = [n for n in step.reads + step.optional_reads(config) if n in pending]
         if upstream:
             return AFTER_UPSTREAM, [f"reruns if {', '.join(upstream)} change"]
         reasons = self._changed_files(stage, entry)
         return (RUN, reasons) if reasons else (UP_TO_DATE, [])
 
     def _changed_files(self, stage: StageSpec, entry: dict[str, Any]) -> list[str]:
-        kind, root = stage.kind, self.run_dir
+        step, config, root = stage.step, stage.config, self.run_dir
         recorded = entry.get("inputs") or {}
-        paths = {str(p): p for p in input_paths(kind, stage.params)}
+        paths = {str(p): p for p in step.external_deps(config)}
         if set(paths) != set(recorded):
             return [f"inputs changed: {sorted(recorded)} -> {sorted(paths)}"]
         for key, path in paths.items():
@@ -166,15 +163,15 @@ class Runner:
             if state["sha256"] != recorded[key]["sha256"]:
                 return [f"input changed: {key}"]
         deps = entry.get("deps") or {}
-        optional = kind.optional_files(stage.params)
+        optional = step.optional_reads(config)
         for name in optional:
             if (name in deps) != (root / name).is_file():
                 return [f"optional input {'removed' if name in deps else 'added'}: {name}"]
-        for name in kind.reads + tuple(n for n in optional if n in deps):
+        for name in step.reads + tuple(n for n in optional if n in deps):
             state = self._state(root / name, deps.get(name))
             if name not in deps or state is None or state["sha256"] != deps[name]["sha256"]:
                 return [f"input changed: {name}"]
-        for name in kind.outs:
+        for name in step.outputs(config):
             state = self._state(root / name, entry["outs"].get(name))
             if name not in entry["outs"] or state is None or state["sha256"] != entry["outs"][name]["sha256"]:
                 return [f"output altered: {name}"]
@@ -195,7 +192,7 @@ class Runner:
             if force in ("all", stage.name) and action in (UP_TO_DATE, AFTER_UPSTREAM):
                 action, reasons = RUN, ["forced (--force)"]
             if action != UP_TO_DATE:
-                pending.update(stage.kind.outs)
+                pending.update(stage.step.outputs(stage.config))
             out.append(StageStatus(stage.name, action, reasons))
         return out
 
@@ -211,10 +208,9 @@ class Runner:
         emit = on_event or (lambda event: None)
         selected = self.select(from_, until)
         force = self._name(force, "--force") if force != "all" else force
-        with exclusive(self.run_dir):
+        with exclusive(self.run_dir, f"textgen run {self.spec.source}"):
+            recover(self.run_dir)
             self.lock, warning = Lock.load(self.run_dir)  # as it is now that this run holds the run dir
-            if warning:
-                self.lock.save()  # a corrupt lock is rebuilt now, before anything runs
             self.lock_dirty = False
             report = RunReport(warnings=[warning] if warning else [], plan=self._plan(selected, force))
             for stage in self.spec.stages:
@@ -228,6 +224,9 @@ class Runner:
                 elif action == UP_TO_DATE:
                     report.skipped.append(stage.name)
                     emit(StageEvent(stage.name, "skip", UP_TO_DATE))
+                    if self.lock_dirty:  # refreshed mtimes: save before the next stage rewrites the lock
+                        self.lock.save()
+                        self.lock_dirty = False
                     continue
                 emit(StageEvent(stage.name, "start", "; ".join(reasons)))
                 seconds = self._execute(stage, emit)
@@ -238,37 +237,30 @@ class Runner:
         return report
 
     def _execute(self, stage: StageSpec, emit: Callable[[StageEvent], None]) -> float:
-        kind, root = stage.kind, self.run_dir
-        old = self.lock.stages.get(stage.name) or {}
-        inputs = {}
-        for path in input_paths(kind, stage.params):
-            state = self._state(path, (old.get("inputs") or {}).get(str(path)))
-            if state is not None:
-                inputs[str(path)] = state
-        deps = {}
-        for name in kind.reads + kind.optional_files(stage.params):
-            state = self._state(root / name, (old.get("deps") or {}).get(name))
-            if state is not None:
-                deps[name] = state
+        import time
+
+        def progress(kind: str, info: dict[str, Any]) -> None:
+            if "message" in info:
+                emit(StageEvent(stage.name, "log", str(info["message"])))
+
+        step = stage.step
+        kept = "previous outputs kept" if step.staged else "the checkpoints it wrote so far are in the run dir"
         t0 = time.perf_counter()
-        staging = Staging(root, kind)
-        with staging as staging_dir:
-            try:
-                kind.run(staging_dir, stage.params, lambda msg: emit(StageEvent(stage.name, "log", msg)))
-            except TextgenError as exc:
-                emit(StageEvent(stage.name, "fail", str(exc)))
-                failed = StageFailed(f"stage {stage.name} failed: {exc}; previous outputs kept")
-                failed.exit_code = exc.exit_code
-                raise failed from exc
-            except Exception as exc:
-                emit(StageEvent(stage.name, "fail", f"{type(exc).__name__}: {exc}"))
-                raise StageFailed(
-                    f"stage {stage.name} failed ({type(exc).__name__}: {exc}); previous outputs kept, fix and rerun"
-                ) from exc
-            staging.commit()
-        seconds = time.perf_counter() - t0
-        outs = {name: file_state(root / name) for name in kind.outs}
-        self.lock.stages[stage.name] = make_entry(kind, stage.params, inputs, deps, outs, seconds)
-        self.lock.save()
-        self.lock_dirty = False
-        return seconds
+        try:
+            result = run_step(step, self.run_dir, stage.config, progress)
+        except TextgenError as exc:
+            emit(StageEvent(stage.name, "fail", str(exc)))
+            failed = StageFailed(f"stage {stage.name} failed: {exc}; {kept}")
+            failed.exit_code = exc.exit_code
+            raise failed from exc
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:
+            emit(StageEvent(stage.name, "fail", f"{type(exc).__name__}: {exc}"))
+            raise StageFailed(
+                f"stage {stage.name} failed ({type(exc).__name__}: {exc}); {kept}, fix and rerun"
+            ) from exc
+        self.lock, _ = Lock.load(self.run_dir)  # run_step recorded the stage
+        if not step.finished(result):
+            raise KeyboardInterrupt  # a stopped run is not a finished stage: it stays due
+        return time.perf_counter() - t0

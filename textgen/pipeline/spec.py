@@ -3,17 +3,20 @@
 A pipeline file::
 
     # textgen run pipelines/smoke.yaml
+    description: what it is for
     run_dir: runs/smoke
     stages:
-      vocab:
+      build-vocab:
         params: {corpus: fixture, min_count: 1}
         outs: [vocab.json, train_ids.npy, val_ids.npy, corpus.json]
-      embeddings:
+      train-embeddings:
         params: {dim: 16}
 
-Stage names are stage kinds from the closed registry (:mod:`textgen.pipeline.stages`), listed in
-the registry's order; a stage may be left out. ``outs`` is optional documentation, checked
-against what the kind writes. Relative paths are relative to the working directory.
+Stage names are step names from the closed registry (:data:`textgen.steps.STEPS`), listed in the
+registry's order; a step may be left out. A stage's params are its step config's fields
+(:mod:`textgen.options`), checked field by field and then together. ``outs`` is optional
+documentation, checked against what the step writes. Relative paths are relative to the working
+directory.
 """
 
 from __future__ import annotations
@@ -27,8 +30,9 @@ from typing import Any
 
 import yaml
 
+from textgen import options
 from textgen.errors import InputError, PipelineError
-from textgen.pipeline.kinds import REQUIRED, StageKind
+from textgen.steps.base import ConfigError, Step
 
 TOP_KEYS = ("run_dir", "description", "stages")
 STAGE_KEYS = ("params", "outs")
@@ -46,13 +50,27 @@ class SpecError(PipelineError):
         super().__init__(f"{source}: {n} error{'s' if n != 1 else ''}: {'; '.join(self.errors)}; fix and rerun")
 
 
+# stage names before the steps had one name everywhere
+RENAMED = {
+    "vocab": "build-vocab",
+    "embeddings": "train-embeddings",
+    "generator": "train-generator",
+    "sample": "generate",
+}
+
+
 @dataclass(frozen=True)
 class StageSpec:
-    """One stage of a pipeline with its full parameter values (defaults filled in)."""
+    """One stage of a pipeline: its step and the checked config (defaults filled in)."""
 
     name: str
-    kind: StageKind
-    params: dict[str, Any]
+    step: Step[Any]
+    config: Any
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """Every parameter value, defaults included."""
+        return options.flatten(self.config)
 
 
 @dataclass(frozen=True)
@@ -134,7 +152,7 @@ def parse_override(item: str) -> tuple[list[str], Any]:
     key, sep, raw = item.partition("=")
     path = key.strip().split(".")
     if not sep or not all(path) or len(path) > 2:
-        raise ValueError(f"--set {item!r}: expected stage.key=value (for example generator.epochs=3)")
+        raise ValueError(f"--set {item!r}: expected stage.key=value (for example train-generator.epochs=3)")
     try:
         value = _load_scalar(raw) if raw.strip() else None
     except yaml.YAMLError:
@@ -167,13 +185,14 @@ def _apply_overrides(data: dict[str, Any], overrides: Sequence[str], errors: lis
                 stage["params"][path[1]] = value
 
 
-def _check_stage(name: str, body: Any, kind: StageKind, errors: list[str]) -> dict[str, Any]:
+def _check_stage(name: str, body: Any, step: Step[Any], errors: list[str]) -> Any:
+    """The stage's checked config, or None after adding every problem to ``errors``."""
     where = f"stages.{name}"
     if body is None:
         body = {}
     if not isinstance(body, dict):
         errors.append(f"{where}: expected a mapping with 'params' (and optionally 'outs'), got {body!r}")
-        return {}
+        return None
     for key in body:
         if key not in STAGE_KEYS:
             errors.append(f"{where}.{key}: unknown key{_suggest(key, STAGE_KEYS)}; a stage has {list(STAGE_KEYS)}")
@@ -181,37 +200,43 @@ def _check_stage(name: str, body: Any, kind: StageKind, errors: list[str]) -> di
     if not isinstance(params, dict):
         errors.append(f"{where}.params: expected a mapping of parameter: value, got {params!r}")
         params = {}
+    known = step.params()
     good: dict[str, Any] = {}
     for key, value in params.items():
-        spec = kind.params.get(key)
-        if spec is None:
-            errors.append(f"{where}.params.{key}: unknown parameter{_suggest(key, kind.params)}")
+        leaf = known.get(key)
+        if leaf is None:
+            errors.append(f"{where}.params.{key}: unknown parameter{_suggest(key, known)}")
             continue
-        problem = spec.check(value)
+        problem = options.check_value(leaf, value)
         if problem:
             errors.append(f"{where}.params.{key}: {problem}")
         else:
             good[key] = value
-    missing = [key for key, spec in kind.params.items() if spec.default is REQUIRED and key not in params]
-    errors += [f"{where}.params.{key}: required ({kind.params[key].help or kind.params[key].type})" for key in missing]
-    if kind.validate is not None and len(good) == len(params) and not missing:
-        errors += [f"{where}.params: {msg}" for msg in kind.validate(kind.resolve(good))]
+    config = None
+    try:  # with the bad values left out, to report the remaining problems (a missing corpus) too
+        config = step.configure(good)
+    except ConfigError as exc:
+        kept = [p for p in exc.problems if p.field not in params or p.field in good]  # not about a bad value
+        errors += [f"{where}.params.{p.render(str, ': ')}" for p in kept]
+    if len(good) != len(params):
+        config = None
     outs = body.get("outs")
     if outs is not None:
-        known = kind.outs + kind.extras
+        written = step.outputs(config if config is not None else step.config())
+        known_outs = written + step.extras
         if not isinstance(outs, list) or not all(isinstance(o, str) for o in outs):
             errors.append(f"{where}.outs: expected a list of file names, got {outs!r}")
         else:
             for o in outs:
-                if o not in known:
-                    errors.append(f"{where}.outs: {name} does not write {o!r}{_suggest(o, known)}")
-            missing = [o for o in kind.outs if o not in outs]
+                if o not in known_outs:
+                    errors.append(f"{where}.outs: {name} does not write {o!r}{_suggest(o, known_outs)}")
+            missing = [o for o in written if o not in outs]
             if missing:
                 errors.append(f"{where}.outs: also list {', '.join(missing)} (it writes them)")
-    return good
+    return config
 
 
-def validate(data: Any, source: str, kinds: Mapping[str, StageKind], overrides: Sequence[str] = ()) -> PipelineSpec:
+def validate(data: Any, source: str, steps: Mapping[str, Step[Any]], overrides: Sequence[str] = ()) -> PipelineSpec:
     """Check a parsed pipeline (after applying ``overrides``); raise :class:`SpecError` listing every error."""
     errors: list[str] = []
     if not isinstance(data, dict):
@@ -230,19 +255,22 @@ def validate(data: Any, source: str, kinds: Mapping[str, StageKind], overrides: 
     stages_raw = data.get("stages")
     stages: list[StageSpec] = []
     if not isinstance(stages_raw, dict) or not stages_raw:
-        errors.append(f"stages: expected a mapping of stage name to its params; stage names: {list(kinds)}")
+        errors.append(f"stages: expected a mapping of stage name to its params; stage names: {list(steps)}")
         stages_raw = {}
-    order = list(kinds)
+    order = list(steps)
     last = -1
     for name, body in stages_raw.items():
-        if name not in kinds:
-            errors.append(f"stages.{name}: unknown stage{_suggest(name, kinds)}; stages are {order}")
+        if name not in steps:
+            new = RENAMED.get(name)
+            hint = f" (renamed to {new!r})" if new in steps else _suggest(name, steps)
+            errors.append(f"stages.{name}: unknown stage{hint}; stages are {order}")
             continue
         if order.index(name) < last:
             errors.append(f"stages.{name}: out of order; stages run in the order {order}")
         last = max(last, order.index(name))
-        given = _check_stage(name, body, kinds[name], errors)
-        stages.append(StageSpec(name, kinds[name], kinds[name].resolve(given)))
+        config = _check_stage(name, body, steps[name], errors)
+        if config is not None:
+            stages.append(StageSpec(name, steps[name], config))
     if errors:
         raise SpecError(source, errors)
     stages.sort(key=lambda s: order.index(s.name))
@@ -250,23 +278,21 @@ def validate(data: Any, source: str, kinds: Mapping[str, StageKind], overrides: 
 
 
 def load_spec(
-    path: str | Path, overrides: Sequence[str] = (), kinds: Mapping[str, StageKind] | None = None
+    path: str | Path, overrides: Sequence[str] = (), steps: Mapping[str, Step[Any]] | None = None
 ) -> PipelineSpec:
     """Read and validate a pipeline file; raise :class:`SpecError` listing every problem."""
-    if kinds is None:
-        from textgen.pipeline.stages import KINDS as kinds
+    if steps is None:
+        from textgen.steps import STEPS as steps
     p = Path(path)
     if not p.is_file():
-        near = sorted(str(q) for q in Path("pipelines").glob("*.y*ml")) if Path("pipelines").is_dir() else []
-        hint = f"; pipelines here: {', '.join(near)}" if near else "; pass a pipeline .yaml file"
-        raise InputError(f"pipeline file {path} not found{hint}")
+        raise InputError(f"pipeline file {path} not found; `textgen run --list` shows the shipped pipelines")
     try:
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read pipeline file {path} ({exc}); check that it is a UTF-8 text file") from exc
     data, duplicates = parse_yaml(text, str(path))
     try:
-        spec = validate(data, str(path), kinds, overrides)
+        spec = validate(data, str(path), steps, overrides)
     except SpecError as exc:
         raise SpecError(str(path), duplicates + exc.errors) from None
     if duplicates:

@@ -1,0 +1,61 @@
+"""``textgen build-vocab``: options derived from :class:`~textgen.steps.build_vocab.BuildVocabConfig`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+from rich.table import Table
+
+from textgen.cli.app import app, console
+from textgen.cli.options import derived_command
+from textgen.rundir import DEFAULT_RUN_DIR
+from textgen.steps import build_vocab
+from textgen.text.symbols import speaker_name
+
+RunDirOpt = Annotated[Path, typer.Option("--run-dir", help="Run directory for the artifacts.")]
+
+
+@derived_command(app, build_vocab.BuildVocabConfig, "build-vocab", build_vocab.STEP.help)
+def build_vocab_cmd(given: dict[str, Any], run_dir: RunDirOpt = DEFAULT_RUN_DIR) -> None:
+    from textgen.steps.execute import run_step
+
+    step = build_vocab.STEP
+    config = step.configure(given)
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("downloading", total=None, visible=False)
+        with console.status("building vocabulary") as status:
+
+            def progress(kind: str, info: dict[str, Any]) -> None:
+                if kind == "download":
+                    bar.update(task, completed=info["done"], total=info["total"], visible=True)
+                elif "message" in info:
+                    status.update(str(info["message"]))
+
+            result = run_step(step, run_dir, config, progress)
+    _summary(result)
+
+
+def _summary(result: build_vocab.VocabResult) -> None:
+    card = result.card
+    table = Table(title=f"build-vocab: {card['name']} -> {result.run_dir}", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("lines", f"{card['lines']:,} ({card['train_lines']:,} train / {card['val_lines']:,} validation)")
+    table.add_row("tokens", f"{card['train_tokens']:,} train / {card['val_tokens']:,} validation")
+    table.add_row("vocabulary", f"{card['vocab_size']:,} entries (min count {card['min_count']})")
+    coverage = f"{card['train_coverage']:.2%} of train tokens; validation OOV {card['val_oov_rate']:.2%}"
+    table.add_row("coverage", coverage)
+    speakers = ", ".join(f"{speaker_name(t)} {c:,}" for t, c in result.top_speakers[:6])
+    table.add_row("top speakers", speakers or "none found")
+    table.add_row("time", f"{card['seconds']:.1f} s (tokenizing {card['tokens_per_second']:,} tokens/s)")
+    console.print(table)

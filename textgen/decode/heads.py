@@ -1,0 +1,81 @@
+"""The output paths of decoding behind one interface: ``ids, logp = head.step(hidden)``.
+
+Every head turns the last hidden state of each stream into the chosen next token and the model's
+own log-probability of it, applying the sampler's rules (:class:`~textgen.decode.sampling.Sampler`
+holds every rule and says which fast path each setting allows). Three heads, chosen once per call:
+
+* :class:`~textgen.decode.cluster.ClusterFirst`: adaptive softmax, draw from the head, score a
+  tail cluster only where a draw lands (exact for plain sampling);
+* :class:`LazyHead`: adaptive softmax, every word's log-probability except tail clusters that
+  provably cannot be picked (greedy, top-k, top-p; exact);
+* :class:`FullHead`: the whole distribution each step (any model and rule; ``--explain``).
+
+``head.log_probs`` is the last step's ``[B, V]`` distribution where the head formed it (FullHead).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from torch import Tensor
+
+from textgen.decode import output
+from textgen.decode.cluster import ClusterFirst
+from textgen.decode.kernels import Precision
+from textgen.decode.lazy import LazyAdaptive
+from textgen.decode.sampling import Sampler
+
+
+class Head(Protocol):
+    """One sampling step from ``hidden [B, 1, D]``: ``(ids [B], model log-prob of each [B])``."""
+
+    @property
+    def log_probs(self) -> Tensor | None: ...
+
+    def step(self, hidden: Tensor) -> tuple[Tensor, Tensor]: ...
+
+
+class FullHead:
+    """The whole distribution, in the decode precision, then the sampler."""
+
+    def __init__(self, model: Any, sampler: Sampler, precision: Precision) -> None:
+        self.sampler = sampler
+        self._log_probs = output.log_probs_fn(model, precision)
+        self.log_probs: Tensor | None = None
+
+    def step(self, hidden: Tensor) -> tuple[Tensor, Tensor]:
+        logp = self.log_probs = self._log_probs(hidden[:, -1])
+        ids = self.sampler(logp)
+        return ids, logp.gather(1, ids.unsqueeze(1)).squeeze(1)
+
+
+class LazyHead:
+    """Adaptive softmax with the tail clusters that cannot be picked left unscored."""
+
+    def __init__(self, lazy: LazyAdaptive, sampler: Sampler) -> None:
+        self.lazy, self.sampler = lazy, sampler
+        self.log_probs: Tensor | None = None  # placeholders where clusters were skipped: not a distribution
+
+    def step(self, hidden: Tensor) -> tuple[Tensor, Tensor]:
+        logp = self.lazy.log_probs(hidden, self.sampler)
+        ids = self.sampler(logp)
+        return ids, logp.gather(1, ids.unsqueeze(1)).squeeze(1)
+
+
+HEADS = ("auto", "cluster", "lazy", "full")
+
+
+def choose(model: Any, sampler: Sampler, precision: Precision, head: str = "auto") -> Head:
+    """The head for ``model`` and ``sampler``: ``auto`` is the cheapest that is right; the others force one
+    (ValueError where it does not apply)."""
+    if head in ("auto", "cluster"):
+        first = ClusterFirst.of(model, sampler, precision)
+        if first is not None:
+            return first
+    if head in ("auto", "lazy"):
+        lazy = LazyAdaptive.of(model, sampler, precision)
+        if lazy is not None:
+            return LazyHead(lazy, sampler)
+    if head in ("auto", "full"):
+        return FullHead(model, sampler, precision)
+    raise ValueError(f"the {head!r} head does not apply to this model and these settings")

@@ -1,0 +1,111 @@
+"""Validation scoring: ``val_bpb`` exactly as ``../shared/BENCHMARK.md`` defines it.
+
+``val_bpb = sum over every validation token of -ln p(token | preceding tokens) / ln 2 / val_bytes``
+where ``val_bytes`` is the UTF-8 length of the validation text (``corpus.json``). Every token is
+scored once: the stream is cut into rows (see :func:`textgen.lm.data.eval_rows`), each row
+read left to right with its state carried across chunks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from textgen import io
+from textgen.errors import ArtifactError
+from textgen.lm.collectives import LOCAL, DistContext
+from textgen.lm.data import eval_rows
+from textgen.rundir import RunDir
+
+
+@dataclass
+class EvalResult:
+    """Validation figures (``loss`` in nats per token)."""
+
+    val_bpb: float
+    loss: float
+    perplexity: float
+    tokens: int
+    bytes: int
+    val_oov_rate: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def bits_per_byte(nll_nats: float, n_bytes: int) -> float:
+    return nll_nats / math.log(2) / n_bytes
+
+
+@torch.no_grad()
+def score(
+    model: Any,
+    ids: np.ndarray,
+    bos: int,
+    *,
+    streams: int = 16,
+    bptt: int = 128,
+    device: torch.device | str = "cpu",
+    autocast: bool = False,
+    dist: DistContext = LOCAL,
+) -> tuple[float, int]:
+    """Summed NLL (nats) and token count over ``ids``, all-reduced across processes."""
+    was_training = model.training
+    model.eval()
+    inputs, targets = eval_rows(ids, streams, bos, dist.rank, dist.world_size)
+    dev = torch.device(device)
+    total = torch.zeros(2, dtype=torch.float64, device=dev)
+    if inputs.shape[0] > 0:
+        state = model.init_state(inputs.shape[0], dev)
+        amp = torch.autocast(dev.type, dtype=torch.bfloat16) if autocast else contextlib.nullcontext()
+        for i in range(0, inputs.shape[1], bptt):
+            x = inputs[:, i : i + bptt].to(dev, non_blocking=True)
+            y = targets[:, i : i + bptt].to(dev, non_blocking=True)
+            with amp:
+                hidden, state = model(x, state)
+            keep = y >= 0  # the last row is padded
+            nll = model.token_nll(hidden.float()[keep], y[keep])
+            total[0] += nll.double().sum()
+            total[1] += nll.numel()
+    dist.all_reduce_sum(total)
+    model.train(was_training)
+    return float(total[0]), int(total[1])
+
+
+def result_from_sums(nll: float, tokens: int, n_bytes: int, oov: float | None = None) -> EvalResult:
+    loss = nll / max(tokens, 1)
+    return EvalResult(bits_per_byte(nll, n_bytes), loss, math.exp(min(loss, 700.0)), tokens, n_bytes, oov)
+
+
+def corpus_stats(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """``corpus.json`` of the run, checked for the fields scoring needs."""
+    rd = RunDir.of(run_dir)
+    rd.require("corpus.json")
+    data = io.read_json(rd / "corpus.json", "corpus summary")
+    if not isinstance(data, dict) or int(data.get("val_bytes", 0)) <= 0:
+        raise ArtifactError(f"{rd / 'corpus.json'} has no val_bytes; rerun `textgen build-vocab --run-dir {rd.root}`")
+    return data
+
+
+def evaluate_run(run_dir: str | os.PathLike[str], device: str = "auto", streams: int = 16) -> EvalResult:
+    """Score the run's best checkpoint on the whole validation split."""
+    from textgen import device as devices
+    from textgen.lm.checkpoint import load_generator
+
+    rd = RunDir.of(run_dir)
+    rd.require("vocab.json", "val_ids.npy", "corpus.json")
+    dev = devices.resolve(device)
+    model, _config, vocab = load_generator(rd.root, device=dev)
+    stats = corpus_stats(rd.root)
+    ids = io.read_npy(rd / "val_ids.npy")
+    if len(ids) == 0:
+        raise ArtifactError(f"{rd / 'val_ids.npy'} is empty; rebuild with a larger validation split")
+    nll, n = score(model, ids, vocab.eos_id, streams=streams, device=dev)
+    oov = stats.get("val_oov_rate")
+    return result_from_sums(nll, n, int(stats["val_bytes"]), float(oov) if oov is not None else None)

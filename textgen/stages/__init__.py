@@ -1,1 +1,0 @@
-"""Pipeline stages as plain, importable functions (the CLI and the pipeline runner call these)."""
