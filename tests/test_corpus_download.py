@@ -140,4 +140,4 @@ def test_url_override_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_shared_classic_file_matches_registry(tmp_path: Path) -> None:
     c = load_corpus("seinfeld-classic", offline_path=SHARED, cache_dir=tmp_path)
     assert c.sha256 == registry.entries()["seinfeld-classic"].sha256
-    assert c.num_lines == 109232 and c.num_bytes == 3471475
+    assert len(c.text.splitlines()) == 109232 and len(c.text.encode("utf-8")) == 3471475

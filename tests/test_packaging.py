@@ -22,9 +22,8 @@ def _pyproject() -> dict:
 
 def test_every_package_folder_is_listed() -> None:
     listed = set(_pyproject()["tool"]["setuptools"]["packages"])
-    found = {
-        ".".join(p.parent.relative_to(REPO).parts) for p in (REPO / "textgen").rglob("__init__.py") if "__pycache__" not in p.parts
-    }
+    inits = [p for p in (REPO / "textgen").rglob("__init__.py") if "__pycache__" not in p.parts]
+    found = {".".join(p.parent.relative_to(REPO).parts) for p in inits}
     assert found - listed == set(), "add these packages to [tool.setuptools] packages in pyproject.toml"
     assert {"textgen.data.corpora", "textgen.data.pipelines"} <= listed
 

@@ -146,3 +146,12 @@ def test_shipped_pipelines_validate_and_say_how_to_run(path: Path) -> None:
     assert first == f"# textgen run pipelines/{path.name}" or first.startswith(f"# textgen run pipelines/{path.name} ")
     spec = load_spec(path)
     assert spec.names[0] == "build-vocab" and spec.description
+
+
+def test_the_readme_pipeline_example_is_valid(tmp_path: Path) -> None:
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    blocks = [b.split("```", 1)[0] for b in text.split("```yaml\n")[1:]]
+    assert blocks
+    for i, block in enumerate(blocks):
+        spec = load_spec(_write(tmp_path, block))
+        assert spec.names == ["build-vocab", "train-embeddings", "train-generator", "generate"], i

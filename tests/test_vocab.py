@@ -16,7 +16,7 @@ from textgen.vocab import Vocab
 def test_sorted_by_count_then_text_with_fixed_specials() -> None:
     vocab = Vocab.build(Counter({"b": 3, "a": 3, "c": 5, "d": 1}))
     assert vocab.itos == ["<pad>", "<unk>", "<eos>", "c", "a", "b", "d"]
-    assert vocab.vocab_to_int["c"] == 3 and vocab.int_to_vocab[4] == "a"
+    assert vocab.stoi["c"] == 3 and vocab.itos[4] == "a"
     assert vocab.counts[3:] == [5, 3, 3, 1]
 
 

@@ -48,6 +48,7 @@ class Spec:
     derived: bool = False  # filled in at run time (vocabulary size): neither a flag nor a pipeline param
     metavar: str | None = None
     hint: str | None = None  # what to do instead, added to a range or choice error (may name {fields})
+    check: Callable[[Any], str | None] | None = None  # a value check of the field's own (a phrase, or None)
 
 
 def option(
@@ -237,8 +238,10 @@ def check_value(leaf: Leaf, value: Any) -> str | None:
     elif not _is(base, value):
         return f"expected {describe(leaf)}, got {value!r} ({type(value).__name__})"
     choices = leaf.choices
-    problem = None
-    if choices is not None and value not in choices:
+    problem = leaf.spec.check(value) if leaf.spec.check is not None else None
+    if problem:
+        pass
+    elif choices is not None and value not in choices:
         problem = f"must be one of {', '.join(map(str, choices))}; got {value!r}"
     elif isinstance(value, int | float) and not isinstance(value, bool):
         problem = _check_bounds(leaf.spec, value)

@@ -1,4 +1,4 @@
-"""Vocabulary lookup tables: ``vocab_to_int`` / ``int_to_vocab`` saved as ``vocab.json``.
+"""Vocabulary lookup tables ``stoi`` / ``itos`` (the classic recipe's vocab_to_int / int_to_vocab) in ``vocab.json``.
 
 Special tokens sit at fixed ids (``<pad>`` 0, ``<unk>`` 1, ``<eos>`` 2); the rest are sorted by
 descending count, ties broken by the token's text, so the same counts always give the same ids.
@@ -40,15 +40,6 @@ class Vocab:
         if tuple(self.itos[: len(SPECIALS)]) != SPECIALS:
             raise ArtifactError(f"vocab.json must start with {SPECIALS}; rerun `textgen build-vocab`")
         self.stoi: dict[str, int] = {tok: i for i, tok in enumerate(self.itos)}
-
-    # the classic recipe's names
-    @property
-    def vocab_to_int(self) -> dict[str, int]:
-        return self.stoi
-
-    @property
-    def int_to_vocab(self) -> dict[int, str]:
-        return dict(enumerate(self.itos))
 
     @property
     def pad_id(self) -> int:

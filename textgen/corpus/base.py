@@ -28,16 +28,6 @@ class CorpusText:
     licence: str
     documents: int
 
-    @property
-    def num_bytes(self) -> int:
-        """UTF-8 size of the text."""
-        return len(self.text.encode("utf-8"))
-
-    @property
-    def num_lines(self) -> int:
-        """Lines as ``str.splitlines()`` counts them (the unit of :func:`split_lines`)."""
-        return len(self.text.splitlines())
-
 
 def normalise_newlines(text: str) -> str:
     """CRLF and lone CR become LF."""

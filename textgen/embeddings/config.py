@@ -37,7 +37,7 @@ class EmbeddingConfig:
     batch_size: int = option(256, "torch: centre words per update.", min=1)
     backend: Backend = option("auto", "auto (torch on CUDA, gensim on CPU), torch or gensim.")
     optimizer: Optimizer = option("sgd", "torch: sgd (linear decay) or sparse_adam.")
-    device: str = option("auto", f"{devices.CHOICES}.", tracked=False)
+    device: str = option("auto", f"{devices.CHOICES}.", tracked=False, check=devices.spec_problem)
     seed: int = option(0, "Random seed (bit-identical CPU runs: torch; gensim with --workers 1).", min=0)
     workers: int = option(
         0, "gensim threads / torch CPU threads (0: torch 1, gensim one per core).", min=0, tracked=False
@@ -50,9 +50,6 @@ class EmbeddingConfig:
 
     def cross_check(self) -> list[Problem]:
         found = []
-        problem = devices.spec_problem(self.device)
-        if problem:
-            found.append(Problem("device", problem))
         if self.backend == "gensim" and self.optimizer != "sgd":
             found.append(Problem("optimizer", "sparse_adam needs {backend} torch"))
         return found

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -72,21 +71,3 @@ def write_word2vec(path: str | os.PathLike[str], itos: list[str], emb: Embedding
         lines.append(word + " " + " ".join(repr(float(x)) for x in emb.vectors[i]))
     io.write_text(path, "\n".join(lines) + "\n")
     return len(rows)
-
-
-def read_word2vec(path: str | os.PathLike[str], vocab: Vocab) -> Embeddings:
-    """Read word2vec text (any row order) and realign it to ``vocab`` ids by key."""
-    from gensim.models import KeyedVectors
-
-    try:
-        kv = KeyedVectors.load_word2vec_format(str(Path(path)), binary=False)
-    except (ValueError, UnicodeDecodeError, EOFError) as exc:
-        raise ArtifactError(f"{path} is not word2vec text ({exc}); rerun `textgen train-embeddings`") from exc
-    vectors = np.zeros((len(vocab), kv.vector_size), dtype=np.float32)
-    trained = np.zeros(len(vocab), dtype=bool)
-    for word in kv.index_to_key:
-        i = vocab.stoi.get(word)
-        if i is not None:
-            vectors[i] = kv.get_vector(word)
-            trained[i] = True
-    return Embeddings(vectors, trained)

@@ -99,7 +99,7 @@ class TrainConfig:
     )
     freeze_embeddings: bool = option(False, "Keep the seeded embeddings fixed.")
     unfreeze_after: int | None = option(None, "With --freeze-embeddings: train them from this epoch on.", min=0)
-    device: str = option("auto", f"{devices.CHOICES}.", tracked=False)
+    device: str = option("auto", f"{devices.CHOICES}.", tracked=False, check=devices.spec_problem)
     amp: Amp = option("auto", "bf16 autocast: auto (CUDA only), bf16 or off.")
     compile: bool = option(False, "torch.compile the training step.")
     compile_backend: str = option(
@@ -109,9 +109,6 @@ class TrainConfig:
 
     def cross_check(self) -> list[Problem]:
         found = []
-        problem = devices.spec_problem(self.device)
-        if problem:
-            found.append(Problem("device", problem))
         if self.unfreeze_after is not None and not self.freeze_embeddings:
             found.append(Problem("unfreeze_after", "only applies with {freeze_embeddings}"))
         return found

@@ -98,9 +98,9 @@ def evaluate_run(run_dir: str | os.PathLike[str], device: str = "auto", streams:
     from textgen import device as devices
     from textgen.lm.checkpoint import load_generator
 
+    dev = devices.resolve(device)  # a bad --device is a usage error before anything is read
     rd = RunDir.of(run_dir)
     rd.require("vocab.json", "val_ids.npy", "corpus.json")
-    dev = devices.resolve(device)
     model, _config, vocab = load_generator(rd.root, device=dev)
     stats = corpus_stats(rd.root)
     ids = io.read_npy(rd / "val_ids.npy")

@@ -118,10 +118,6 @@ class _Generator(nn.Module):
         return (torch.zeros(shape, device=device), torch.zeros(shape, device=device))
 
     @staticmethod
-    def detach_state(state: State) -> State:
-        return tuple(s.detach() for s in state)
-
-    @staticmethod
     def select_state(state: State, index: Tensor) -> State:
         """Keep (or repeat) streams ``index`` of a batched state."""
         return tuple(s.index_select(1 if s.dim() == 3 and k < 2 else 0, index) for k, s in enumerate(state))

@@ -16,7 +16,7 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -389,6 +389,3 @@ def train_generator(
             ) from exc
     return trainer.finish(stopped, embeddings)
 
-
-def result_dict(result: TrainResult) -> dict[str, Any]:
-    return {**asdict(result), "interrupted": result.interrupted}

@@ -44,15 +44,12 @@ class GenerateConfig:
     )
     explain: bool = option(False, "Per-token probability, entropy and alternatives (and attention weights).")
     format: Format = option("text", "Output: text (a script) or json (tokens, probabilities, settings).")
-    device: str = option("auto", f"{devices.CHOICES}.", tracked=False)
+    device: str = option("auto", f"{devices.CHOICES}.", tracked=False, check=devices.spec_problem)
 
     def cross_check(self) -> list[Problem]:
         found = []
         if not self.primes:
             found.append(Problem("primes", "is missing; give the words to start from, e.g. {primes} jerry"))
-        problem = devices.spec_problem(self.device)
-        if problem:
-            found.append(Problem("device", problem))
         return found
 
     @property
