@@ -15,6 +15,12 @@ FIXTURE_CORPUS = REPO / "corpora" / "fixtures" / "tiny_show.txt"
 SHARED_SEINFELD = REPO.parent / "shared" / "corpora" / "seinfeld_scripts.txt"
 
 
+@pytest.fixture(autouse=True)
+def _offline_hub(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reaches the Hugging Face Hub (the hf: probe is skipped offline)."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
 def build_vocab_run(run_dir: Path, **values: Any) -> Any:
     """``textgen build-vocab`` on the fixture corpus (one tokenizer process), from Python."""
     from textgen import steps

@@ -194,8 +194,11 @@ def test_embeddings_seed_the_layer_with_coverage(vocab_run_dir: Path) -> None:
     assert torch.equal(load_file(str(vocab_run_dir / "generator.safetensors"))["embedding.weight"], seeded)
     train_generator(vocab_run_dir, small(max_steps=5))
     assert not torch.equal(load_file(str(vocab_run_dir / "generator.safetensors"))["embedding.weight"], seeded)
-    io.write_json(vocab_run_dir / "embeddings.json", {"vocab_sha256": "0" * 64, "dim": 24})
+    io.write_json(vocab_run_dir / "embeddings.json", {"vocab_sha256": "0" * 64, "dim": 24})  # an older file
     with pytest.raises(ArtifactError, match="different vocabulary.*--embeddings none"):
+        train_generator(vocab_run_dir, small(max_steps=1))
+    io.save_tensors(vocab_run_dir / "embeddings.safetensors", {"embeddings": vectors}, {"vocab_sha256": "1" * 64})
+    with pytest.raises(ArtifactError, match="different vocabulary.*--embeddings none"):  # the header's own
         train_generator(vocab_run_dir, small(max_steps=1))
     no_emb = small(max_steps=1, embeddings="none")
     assert train_generator(vocab_run_dir, no_emb).embeddings == {"source": None}

@@ -47,6 +47,14 @@ class ArtifactError(TextgenError):
     """An artifact is corrupt, truncated, or does not match the run (vocabulary, model sizes)."""
 
 
+class DiskFullError(TextgenError):
+    """An artifact could not be written for lack of space; the previous file is kept."""
+
+
+class OutputPathError(UsageError):
+    """An output path names a directory, or a path under a file."""
+
+
 class VocabularyError(TextgenError):
     """The vocabulary is empty or a word is not in it."""
 

@@ -7,6 +7,7 @@ a killed process never leaves a half-written artifact behind.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -17,24 +18,68 @@ from typing import Any
 
 import numpy as np
 
-from textgen.errors import ArtifactError
+from textgen.errors import ArtifactError, DiskFullError, OutputPathError, RunDirError, TextgenError
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def check_destination(dest: Path) -> None:
+    """Raise :class:`OutputPathError` if ``dest`` cannot become a file (a directory, or under a file)."""
+    if dest.is_dir():
+        raise OutputPathError(f"cannot write {dest}: it is a directory; give a file path")
+    for parent in dest.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise OutputPathError(f"cannot write {dest}: {parent} is a file, not a directory")
+            break
+
+
+def write_failure(dest: Path, exc: BaseException) -> TextgenError | None:
+    """The typed error for a failed write of ``dest`` (a full disk, a read-only place), or None."""
+    if dest.parent.parent.name == ".staging":  # a step's staging dir: name the run dir's file
+        dest = dest.parent.parent.parent / dest.name
+    code = getattr(exc, "errno", None)
+    text = str(exc)
+    full = ("No space left", "unexpected pos", "StorageFull", "os error 28", "code: 28")  # torch, safetensors
+    short = "requested and" in text and "written" in text  # numpy's tofile on a full disk (no errno)
+    if code in (errno.ENOSPC, errno.EDQUOT) or short or any(mark in text for mark in full):
+        return DiskFullError(f"no space left on device writing {dest}; free some space and rerun (old file kept)")
+    if code in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return RunDirError(f"cannot write {dest} ({os.strerror(code)}); choose a writable place")
+    return None
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` if the block succeeds."""
+    """Yield a temporary path beside ``path``; rename it onto ``path`` if the block succeeds.
+
+    The file gets the permissions the umask allows (as ``open`` would give it). A full disk or a
+    read-only directory is a one-line typed error; the previous file and no temporary file remain.
+    """
     dest = Path(path)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    check_destination(dest)
+    tmp: Path | None = None
     try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+        os.close(fd)
+        tmp = Path(tmp_name)
         yield tmp
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, dest)
+    except Exception as exc:  # the writers raise OSError, RuntimeError (torch) or SafetensorError
+        failure = write_failure(dest, exc)
+        if failure is None:
+            raise
+        raise failure from exc
     finally:
-        if tmp.exists():
+        if tmp is not None and tmp.exists():
             tmp.unlink()
 
 
@@ -62,15 +107,8 @@ def read_json(path: str | os.PathLike[str], what: str = "artifact") -> Any:
         raise ArtifactError(f"{what} {path} is corrupt ({exc}); delete it and rerun the stage that writes it") from exc
 
 
-def append_jsonl(path: str | os.PathLike[str], record: dict[str, Any]) -> None:
-    """Append one JSON record as a line (metrics logs; a torn last line is skipped on read)."""
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(json.dumps(record, sort_keys=True) + "\n")
-        fh.flush()
-
-
 def read_jsonl(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """Read a JSON-lines file, skipping a torn final line."""
+    """Read a JSON-lines file (metrics logs), skipping lines that are not JSON."""
     records = []
     p = Path(path)
     if not p.exists():
@@ -98,12 +136,40 @@ def read_npy(path: str | os.PathLike[str], mmap: bool = True) -> np.ndarray:
         raise ArtifactError(f"{path} is corrupt ({exc}); rerun `textgen build-vocab`") from exc
 
 
-def save_tensors(path: str | os.PathLike[str], tensors: dict[str, Any], metadata: dict[str, str] | None = None) -> None:
-    """Atomically write torch tensors as safetensors."""
+META_KEY = "textgen"  # safetensors metadata: one key holding sorted JSON (a map of several keys has no fixed order)
+
+
+def save_tensors(path: str | os.PathLike[str], tensors: dict[str, Any], metadata: dict[str, Any] | None = None) -> None:
+    """Atomically write torch tensors as safetensors, with ``metadata`` as JSON in the header.
+
+    The tensors go in name order and the metadata as one sorted JSON string, so the same tensors
+    and metadata give the same bytes.
+    """
     from safetensors.torch import save_file
 
+    header = {META_KEY: json.dumps(metadata, sort_keys=True, ensure_ascii=False)} if metadata else None
     with atomic_path(path) as tmp:
-        save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata=metadata)
+        save_file({k: tensors[k].contiguous() for k in sorted(tensors)}, str(tmp), metadata=header)
+
+
+def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The metadata :func:`save_tensors` wrote (older files: their plain string keys); reads only the header."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            raw = fh.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ArtifactError(f"{path} is corrupt or truncated ({exc}); retrain to rewrite it") from exc
+    if META_KEY not in raw:
+        return dict(raw)
+    try:
+        data = json.loads(raw[META_KEY])
+    except json.JSONDecodeError as exc:
+        raise ArtifactError(f"{path} has a corrupt header ({exc}); retrain to rewrite it") from exc
+    if not isinstance(data, dict):
+        raise ArtifactError(f"{path} has a corrupt header (not a JSON object); retrain to rewrite it")
+    return data
 
 
 def load_tensors(path: str | os.PathLike[str], device: str = "cpu") -> dict[str, Any]:

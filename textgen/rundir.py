@@ -89,9 +89,11 @@ def _holder_note(fd: int) -> str:
 def exclusive(run_dir: str | os.PathLike[str], command: str = "") -> Iterator[None]:
     """Hold ``run_dir`` for writing; :class:`RunDirError` naming the holder if another process has it.
 
-    The lock file is never followed through a symbolic link, and it records who holds it.
+    The lock file is never followed through a symbolic link, and it records who holds it. A run dir
+    this call created is removed again when the command fails before writing anything into it.
     """
     rd = RunDir.of(run_dir)
+    created = not rd.root.exists()
     rd.ensure_writable()
     key = os.path.realpath(rd.root)
     if key in _HELD:
@@ -121,6 +123,10 @@ def exclusive(run_dir: str | os.PathLike[str], command: str = "") -> Iterator[No
         _HELD.add(key)
         try:
             yield
+        except BaseException:
+            if created:
+                _remove_if_empty(rd.root)
+            raise
         finally:
             _HELD.discard(key)
             with contextlib.suppress(OSError):
@@ -128,3 +134,16 @@ def exclusive(run_dir: str | os.PathLike[str], command: str = "") -> Iterator[No
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+def _remove_if_empty(root: Path) -> None:
+    """Remove a run dir that holds nothing but our lock file (and an empty staging dir)."""
+    try:
+        names = {p.name for p in root.iterdir()}
+        if names <= {LOCK_FILE, ".staging"} and not any((root / ".staging").glob("*")):
+            for name in names:
+                path = root / name
+                path.rmdir() if path.is_dir() else path.unlink()
+            root.rmdir()
+    except OSError:
+        pass

@@ -18,7 +18,7 @@ import numpy as np
 
 from textgen import io
 from textgen.errors import ArtifactError, UnknownWordError, UsageError, VocabularyError
-from textgen.text.symbols import EOS, PAD, SPECIALS, UNK
+from textgen.text.symbols import EOS, PAD, SPECIALS, UNK, is_speaker
 from textgen.text.tokenizer import TokenizerSettings
 
 FORMAT_VERSION = 1
@@ -107,12 +107,18 @@ class Vocab:
         return np.dtype(np.uint16) if len(self.itos) <= np.iinfo(np.uint16).max + 1 else np.dtype(np.int32)
 
     def require(self, word: str) -> int:
-        """The id of ``word``, or :class:`UnknownWordError` listing the closest entries."""
+        """The id of ``word``, or :class:`UnknownWordError` listing the closest entries (or what to use)."""
         if word in self.stoi:
             return self.stoi[word]
         close = self.suggest(word)
-        hint = f"; closest: {', '.join(close)}" if close else ""
-        raise UnknownWordError(f"{word!r} is not in the vocabulary{hint}")
+        if close:
+            raise UnknownWordError(f"{word!r} is not in the vocabulary; closest: {', '.join(close)}")
+        speakers = [t for t in self.itos if is_speaker(t)][:4]
+        example = f"; speakers here: {', '.join(s[:-1] for s in speakers)}" if speakers else ""
+        raise UnknownWordError(
+            f"{word!r} is not in the vocabulary and nothing there is spelled like it; "
+            f"use words of the corpus{example}"
+        )
 
     def suggest(self, word: str, n: int = 5) -> list[str]:
         """Closest vocabulary entries by spelling (frequent entries first among ties)."""
@@ -144,7 +150,10 @@ class Vocab:
         p = Path(path)
         data = io.read_json(p, "vocabulary")
         try:
-            return cls(
+            problem = _vocab_problem(data)
+            if problem:
+                raise ValueError(problem)
+            vocab = cls(
                 list(data["itos"]),
                 [int(c) for c in data["counts"]],
                 TokenizerSettings.from_dict(data.get("tokenizer", {})),
@@ -152,4 +161,47 @@ class Vocab:
                 data.get("max_vocab"),
             )
         except (KeyError, TypeError, ValueError) as exc:
-            raise ArtifactError(f"{p} is not a textgen vocabulary ({exc}); rerun `textgen build-vocab`") from exc
+            raise ArtifactError(
+                f"{p} is not a textgen vocabulary ({exc}); rerun `textgen build-vocab --run-dir {p.parent}`"
+            ) from exc
+        if data.get("sha256") and data["sha256"] != vocab.sha256():
+            raise ArtifactError(
+                f"{p} was edited (its sha256 does not match its tokens); "
+                f"rerun `textgen build-vocab --run-dir {p.parent}`"
+            )
+        return vocab
+
+    def check_ids(self, ids: np.ndarray, path: str | os.PathLike[str]) -> np.ndarray:
+        """``ids`` if it is a 1-D integer array of this vocabulary's ids; else an :class:`ArtifactError`."""
+        fix = f"rerun `textgen build-vocab --run-dir {Path(path).parent}`"
+        if ids.ndim != 1:
+            raise ArtifactError(f"{path} has shape {ids.shape}, not one row of token ids; {fix}")
+        if ids.dtype.kind not in "iu":
+            raise ArtifactError(f"{path} holds {ids.dtype} values, not integer token ids; {fix}")
+        if ids.size and (int(ids.min()) < 0 or int(ids.max()) >= len(self)):
+            raise ArtifactError(
+                f"{path} has ids outside 0..{len(self) - 1} (min {int(ids.min())}, max {int(ids.max())}): "
+                f"it does not match vocab.json; {fix}"
+            )
+        return ids
+
+    def read_ids(self, path: str | os.PathLike[str]) -> np.ndarray:
+        """A memory-mapped id array checked against this vocabulary."""
+        return self.check_ids(io.read_npy(path), path)
+
+
+def _vocab_problem(data: Any) -> str | None:
+    """Why ``data`` cannot be a vocab.json (a phrase), or None."""
+    if not isinstance(data, dict):
+        return "not a JSON object"
+    itos, counts = data.get("itos"), data.get("counts")
+    if not isinstance(itos, list) or not isinstance(counts, list):
+        return "itos and counts must be lists"
+    bad = next((t for t in itos if not isinstance(t, str) or not t or any(c.isspace() for c in t)), None)
+    if bad is not None or any(not isinstance(t, str) for t in itos):
+        return f"itos holds {bad!r}, not a token"
+    if any(isinstance(c, bool) or not isinstance(c, int) or c < 0 for c in counts):
+        return "counts must be non-negative integers"
+    if len(set(itos)) != len(itos):
+        return "itos lists a token twice"
+    return None

@@ -66,7 +66,7 @@ def command(group: typer.Typer = app, name: str | None = None, **kwargs: Any) ->
 def main(argv: Sequence[str] | None = None) -> None:
     """Console-script entry point: run the app; usage errors are one line and exit 2."""
     try:
-        code = app(args=list(argv) if argv is not None else None, standalone_mode=False)
+        code = app(args=list(argv) if argv is not None else None, prog_name="textgen", standalone_mode=False)
     except ClickUsageError as exc:
         ctx = getattr(exc, "ctx", None)
         where = ctx.command_path if ctx is not None else "textgen"

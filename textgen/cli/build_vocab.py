@@ -57,5 +57,6 @@ def _summary(result: build_vocab.VocabResult) -> None:
     table.add_row("coverage", coverage)
     speakers = ", ".join(f"{speaker_name(t)} {c:,}" for t, c in result.top_speakers[:6])
     table.add_row("top speakers", speakers or "none found")
-    table.add_row("time", f"{card['seconds']:.1f} s (tokenizing {card['tokens_per_second']:,} tokens/s)")
+    t = result.timing
+    table.add_row("time", f"{t['seconds']:.1f} s (tokenizing {t['tokens_per_second']:,.0f} tokens/s)")
     console.print(table)

@@ -41,6 +41,9 @@ def generate_cmd(
             raise UsageError(f"--json and --format {given['format']} disagree; pass one of them")
         given["format"] = "json"
     config = generate.STEP.configure(given)  # every option checked before anything is loaded
+    for path in (out, heatmap):
+        if path is not None:
+            io.check_destination(path)
     result = generate.produce(run_dir, config)
     generator = result.generator
     heatmap_path: Path | None = None

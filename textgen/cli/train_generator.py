@@ -34,7 +34,7 @@ def _train(given: dict[str, Any], run_dir: Path, as_json: bool) -> None:
     local_world = os.environ.get("LOCAL_WORLD_SIZE")
     if local_world and config.nproc_per_node == 1:  # under torchrun: record how many processes trained it
         config = replace(config, nproc_per_node=int(local_world))
-    with _ProgressBar() as bar:
+    with _ProgressBar(err_console if as_json else console) as bar:  # --json: stdout holds the JSON alone
         result = run_step(step, run_dir, config, bar.update, main_process=main_process)
     if as_json:
         print(json.dumps({**asdict(result), "interrupted": result.interrupted}, sort_keys=True))
@@ -68,7 +68,8 @@ def train_cmd(given: dict[str, Any], run_dir: RunDirOpt = DEFAULT_RUN_DIR, as_js
 class _ProgressBar:
     """Rich progress: loss, perplexity, tokens/s, ETA (by steps or by --max-seconds, whichever ends first)."""
 
-    def __init__(self) -> None:
+    def __init__(self, out: Any) -> None:
+        self.out = out
         self.bar = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -78,7 +79,7 @@ class _ProgressBar:
             ),
             TimeElapsedColumn(),
             TimeRemainingColumn(),
-            console=console,
+            console=out,
             transient=False,
         )
         self.task: Any = None
@@ -100,13 +101,13 @@ class _ProgressBar:
                 from textgen.lm.pretrained import describe
 
                 if info.get("step", 0) == 0:
-                    console.print(describe(info.get("embeddings") or {}), markup=False, highlight=False)
-                console.print(f"training on {info.get('device')}", markup=False, highlight=False)
+                    self.out.print(describe(info.get("embeddings") or {}), markup=False, highlight=False)
+                self.out.print(f"training on {info.get('device')}", markup=False, highlight=False)
                 self.bar.__enter__()
                 self.task = self.bar.add_task("training", total=1000, step=0, loss="-", ppl="-", rate="-", val="")
             return
         if kind == "log":  # lines of a torchrun job this command launched
-            console.print(str(info["message"]), markup=False, highlight=False)
+            self.out.print(str(info["message"]), markup=False, highlight=False)
             return
         if self.task is None:
             return

@@ -30,6 +30,33 @@ def _pick_split(data: Any, dataset_id: str) -> Any:
     return data["train" if "train" in splits else splits[0]]
 
 
+def probe_hub(dataset_id: str, timeout: float = 15.0) -> None:
+    """Fail fast, once, when the Hub lacks ``dataset_id`` or cannot be reached (``datasets`` retries for half a minute).
+
+    Offline mode (``HF_HUB_OFFLINE=1``) skips the probe, so cached datasets still load.
+    """
+    import os
+
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        return
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
+
+    try:
+        HfApi().dataset_info(dataset_id, timeout=timeout)
+    except GatedRepoError:
+        return  # it exists; datasets says what access it needs
+    except RepositoryNotFoundError:
+        raise CorpusError(
+            f"no dataset hf:{dataset_id} on the Hugging Face Hub; check the id, or use hf:/path/to/folder of .txt files"
+        ) from None
+    except Exception as exc:  # httpx/requests transport errors, timeouts
+        raise CorpusError(
+            f"cannot reach the Hugging Face Hub for hf:{dataset_id} ({_first_line(exc)}); check your network, "
+            "set HF_HUB_OFFLINE=1 for a cached copy, or use hf:/path/to/folder"
+        ) from None
+
+
 def load_documents(dataset_id: str, encoding: str = "utf-8", cache_dir: Path | None = None) -> list[str]:
     """The documents of a Hugging Face dataset (or a local folder read through ``datasets``)."""
     import datasets
@@ -51,6 +78,7 @@ def load_documents(dataset_id: str, encoding: str = "utf-8", cache_dir: Path | N
                 **kwargs,
             )
         else:
+            probe_hub(dataset_id)
             data = _pick_split(datasets.load_dataset(dataset_id, **kwargs), dataset_id)
     except CorpusError:
         raise

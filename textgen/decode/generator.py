@@ -1,6 +1,6 @@
 """``textgen.load(run_dir).generate(prime=...)``: the Python face of ``textgen generate``.
 
-Loading reads only the run dir's artifacts (``vocab.json``, ``generator.json``,
+Loading reads only the run dir's artifacts (``vocab.json`` and
 ``generator.safetensors``), never the corpus.
 """
 
@@ -201,7 +201,7 @@ def load(run_dir: str | os.PathLike[str] | None = None, device: str | torch.devi
     from textgen.lm.checkpoint import load_generator
 
     rd = RunDir.of(run_dir)
-    rd.require("vocab.json", "generator.json", "generator.safetensors")
+    rd.require("vocab.json", "generator.safetensors")
     dev = devices.resolve(device)
     model, config, vocab = load_generator(rd.root, device=dev)
     model.eval()

@@ -34,6 +34,8 @@ def prime_tokens(prime: str, vocab: Vocab) -> list[str]:
     text = prime.strip()
     if not text:
         raise UsageError("--prime is empty; give one or more words to start from, e.g. --prime jerry")
+    if text in (symbols.PAD, symbols.UNK):
+        raise UsageError(f"--prime {text} is a special token, not text; prime with words of the corpus")
     lowered = text.lower() if vocab.tokenizer.lowercase else text
     if not lowered.endswith(":"):
         speaker = symbols.speaker_token(lowered)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -33,7 +35,7 @@ class Embeddings:
         return int(self.vectors.shape[1])
 
 
-def save_safetensors(path: str | os.PathLike[str], emb: Embeddings, metadata: dict[str, str]) -> None:
+def save_safetensors(path: str | os.PathLike[str], emb: Embeddings, metadata: dict[str, Any]) -> None:
     import torch
 
     tensors = {
@@ -44,7 +46,13 @@ def save_safetensors(path: str | os.PathLike[str], emb: Embeddings, metadata: di
 
 
 def load_safetensors(path: str | os.PathLike[str], vocab: Vocab) -> Embeddings:
-    """Read ``embeddings.safetensors`` and check it matches ``vocab``."""
+    """Read ``embeddings.safetensors`` and check it was trained on ``vocab`` (fingerprint and size)."""
+    sha = io.read_metadata(path).get("vocab_sha256")
+    if sha and sha != vocab.sha256():
+        raise ArtifactError(
+            f"{path} was trained on another vocabulary (fingerprint {str(sha)[:12]}) than vocab.json "
+            f"({vocab.sha256()[:12]}); rerun `textgen train-embeddings --run-dir {Path(path).parent}`"
+        )
     tensors = io.load_tensors(path)
     if TENSOR_KEY not in tensors:
         raise ArtifactError(f"{path} has no {TENSOR_KEY!r} tensor; rerun `textgen train-embeddings`")

@@ -17,7 +17,6 @@ from textgen.embeddings.evaluate import evaluate_vectors
 from textgen.embeddings.export import Embeddings, save_safetensors, write_word2vec
 from textgen.embeddings.plot import plot_map
 from textgen.embeddings.query import neighbours_log, probe_words
-from textgen.errors import ArtifactError
 from textgen.rundir import RunDir
 from textgen.vocab import Vocab
 
@@ -57,9 +56,7 @@ def train_embeddings(
     rd.require("vocab.json", "train_ids.npy")
     rd.ensure_writable()
     vocab = Vocab.load(rd / "vocab.json")
-    ids = io.read_npy(rd / "train_ids.npy")
-    if ids.ndim != 1 or (ids.size and int(ids.max()) >= len(vocab)):
-        raise ArtifactError(f"{rd / 'train_ids.npy'} does not match vocab.json; rerun `textgen build-vocab`")
+    ids = vocab.read_ids(rd / "train_ids.npy")
     counts = np.asarray(vocab.counts, dtype=np.int64)
     trained = trainable_mask(vocab, config.min_count)
     probes = probe_words(vocab, trained, config.seed)
@@ -109,7 +106,7 @@ def train_embeddings(
     # vectors.txt first (it rejects tokens with whitespace), embeddings.json last (the stage's marker)
     write_word2vec(rd / "vectors.txt", vocab.itos, emb)
     report["map_words"] = plot_map(rd / "embeddings_map.png", vocab.itos, emb)
-    metadata = {"backend": backend, "vocab_sha256": vocab.sha256(), "dim": str(config.dim)}
+    metadata = {"format": "textgen-embeddings", "backend": backend, "vocab_sha256": vocab.sha256(), "dim": config.dim}
     save_safetensors(rd / "embeddings.safetensors", emb, metadata)
     io.write_json(rd / "embeddings.json", report)
     return EmbeddingResult(rd.root, backend, device, report, emb)

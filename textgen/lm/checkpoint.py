@@ -1,8 +1,13 @@
-"""Checkpoints: ``generator.safetensors`` + ``generator.json`` (the model) and a resume file.
+"""Checkpoints: ``generator.safetensors`` (the model, one atomic file) and a resume file.
 
-The model files are what generation loads; every write is atomic, so a killed run leaves the
-previous checkpoint intact. The resume file (``generator.resume.pt``: optimizer, scheduler, RNG
-states, data position, carried hidden state, last weights) is written and read only by us, with
+``generator.safetensors`` holds the weights and, in its header, everything needed to rebuild and
+trust them: the :class:`GeneratorConfig`, the vocabulary fingerprint and which run and step they
+come from. One rename writes it, so weights and config can never come apart; it loads whole or is
+refused. ``generator.json`` is a readable copy of that config plus the training summary: loading
+never reads it (older run dirs, whose header has no config, are read from it and still load).
+
+The resume file (``generator.resume.pt``: optimizer, scheduler, RNG states, data position, carried
+hidden state, last weights, the run's log records) is written and read only by us, with
 ``torch.load(weights_only=True)``.
 """
 
@@ -26,6 +31,7 @@ from textgen.vocab import Vocab
 WEIGHTS = "generator.safetensors"
 CONFIG = "generator.json"
 RESUME = "generator.resume.pt"
+FORMAT = "textgen-generator"
 
 
 def versions() -> dict[str, str]:
@@ -44,45 +50,80 @@ def versions() -> dict[str, str]:
     }
 
 
-def save_generator(run_dir: str | os.PathLike[str], model: nn.Module, config: GeneratorConfig) -> None:
-    """Write the weights, then the config that describes them (each atomically)."""
+def save_generator(
+    run_dir: str | os.PathLike[str], model: nn.Module, config: GeneratorConfig, run_id: str = ""
+) -> None:
+    """Write the model as one file (weights + config), then its readable copy ``generator.json``."""
     rd = RunDir.of(run_dir)
     state = {k: v.detach().to("cpu") for k, v in model.state_dict().items()}
-    meta = {"vocab_sha256": config.vocab_sha256, "arch": config.model.arch, "step": str(config.metrics.get("step", 0))}
+    meta = {
+        "format": FORMAT,
+        "config": config.to_dict(),
+        "vocab_sha256": config.vocab_sha256,
+        "run": run_id,
+        "step": int(config.metrics.get("step", 0)),
+    }
     io.save_tensors(rd / WEIGHTS, state, metadata=meta)
     io.write_json(rd / CONFIG, config.to_dict())
 
 
-def read_config(run_dir: str | os.PathLike[str]) -> GeneratorConfig:
-    """The :class:`GeneratorConfig` of a trained run (no weights loaded)."""
+def header(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """The metadata of the run's ``generator.safetensors`` (reads only the header)."""
     rd = RunDir.of(run_dir)
-    rd.require(CONFIG, WEIGHTS)
-    data = io.read_json(rd / CONFIG, "generator config")
+    rd.require(WEIGHTS)
+    return io.read_metadata(rd / WEIGHTS)
+
+
+def _config_from(data: Any, where: Path, rd: RunDir) -> GeneratorConfig:
     try:
         return GeneratorConfig.from_dict(data)
     except (KeyError, TypeError, ValueError) as exc:
         raise ArtifactError(
-            f"{rd / CONFIG} is not a textgen generator config ({exc}); retrain with `textgen train`"
+            f"{where} holds no usable generator config ({exc}); "
+            f"retrain with `textgen train-generator --run-dir {rd.root}`"
         ) from exc
+
+
+def read_config(run_dir: str | os.PathLike[str]) -> GeneratorConfig:
+    """The :class:`GeneratorConfig` of a trained run, from the weights' own header (no weights loaded)."""
+    rd = RunDir.of(run_dir)
+    meta = header(rd.root)
+    if meta.get("format") == FORMAT:
+        return _config_from(meta.get("config"), rd / WEIGHTS, rd)
+    # written before the config moved into the header: generator.json describes the weights
+    rd.require(CONFIG)
+    config = _config_from(io.read_json(rd / CONFIG, "generator config"), rd / CONFIG, rd)
+    if meta.get("vocab_sha256") and meta["vocab_sha256"] != config.vocab_sha256:
+        raise ArtifactError(
+            f"{rd / CONFIG} does not describe {rd / WEIGHTS} (different vocabulary fingerprints); "
+            f"retrain with `textgen train-generator --run-dir {rd.root}`"
+        )
+    return config
+
+
+def check_vocab(expected: str, vocab: Vocab, what: Path, fix: str) -> None:
+    """Refuse weights or vectors made for another vocabulary: the error names both fingerprints and the fix."""
+    actual = vocab.sha256()
+    if expected and expected != actual:
+        raise ArtifactError(
+            f"{what} was trained on another vocabulary (fingerprint {expected[:12]}) than vocab.json "
+            f"({actual[:12]}); {fix}"
+        )
 
 
 def load_generator(
     run_dir: str | os.PathLike[str], device: str | torch.device = "cpu"
 ) -> tuple[Any, GeneratorConfig, Vocab]:
-    """Rebuild the trained model in eval mode, with its config and the run's vocabulary (sha256-checked)."""
+    """Rebuild the trained model in eval mode, with its config and the run's vocabulary (fingerprint-checked)."""
     rd = RunDir.of(run_dir)
-    rd.require("vocab.json")
+    rd.require("vocab.json", WEIGHTS)
     config = read_config(rd.root)
     vocab = Vocab.load(rd / "vocab.json")
-    if config.vocab_sha256 and config.vocab_sha256 != vocab.sha256():
-        raise ArtifactError(
-            f"{rd / WEIGHTS} was trained on a different vocabulary than {rd / 'vocab.json'}; "
-            f"retrain with `textgen train --run-dir {rd.root}`"
-        )
+    fix = f"use the vocab.json it was trained with, or retrain with `textgen train-generator --run-dir {rd.root}`"
+    check_vocab(config.vocab_sha256, vocab, rd / WEIGHTS, fix)
     if config.model.vocab_size != len(vocab):
         raise ArtifactError(
-            f"generator has {config.model.vocab_size} words but the vocabulary has {len(vocab)}; "
-            f"retrain with `textgen train --run-dir {rd.root}`"
+            f"generator has {config.model.vocab_size} words but the vocabulary has {len(vocab)}; {fix}"
         )
     model = build_model(config.model)
     load_weights(model, rd / WEIGHTS)
@@ -99,7 +140,7 @@ def load_weights(model: nn.Module, path: Path) -> None:
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()
         raise ArtifactError(
-            f"{path} does not fit the model in generator.json ({first[-1].strip() if first else exc}); retrain"
+            f"{path} does not fit the model its config describes ({first[-1].strip() if first else exc}); retrain"
         ) from exc
 
 
@@ -120,6 +161,6 @@ def load_resume(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
         raise ArtifactError(
             f"resume file {path} is corrupt or truncated ({type(exc).__name__}); delete it and train without --resume"
         ) from exc
-    if not isinstance(payload, dict) or payload.get("format_version") != 1:
+    if not isinstance(payload, dict) or payload.get("format_version") not in (1, 2):
         raise ArtifactError(f"{path} is not a textgen resume file; delete it and train without --resume")
     return payload

@@ -103,7 +103,7 @@ def evaluate_run(run_dir: str | os.PathLike[str], device: str = "auto", streams:
     rd.require("vocab.json", "val_ids.npy", "corpus.json")
     model, _config, vocab = load_generator(rd.root, device=dev)
     stats = corpus_stats(rd.root)
-    ids = io.read_npy(rd / "val_ids.npy")
+    ids = vocab.read_ids(rd / "val_ids.npy")
     if len(ids) == 0:
         raise ArtifactError(f"{rd / 'val_ids.npy'} is empty; rebuild with a larger validation split")
     nll, n = score(model, ids, vocab.eos_id, streams=streams, device=dev)

@@ -50,6 +50,10 @@ def _read(path: Path) -> torch.Tensor:
 
 
 def _expected_sha(path: Path) -> str | None:
+    """The vocabulary fingerprint the vectors were trained on: in their header (older files: embeddings.json)."""
+    sha = io.read_metadata(path).get("vocab_sha256")
+    if sha:
+        return str(sha)
     meta = path.with_name(path.name.replace(".safetensors", ".json"))
     if not meta.is_file():
         return None

@@ -28,7 +28,7 @@ from textgen.errors import ArtifactError, DeviceError
 from textgen.lm import checkpoint as ckpt
 from textgen.lm import pretrained
 from textgen.lm.collectives import LOCAL, DistContext, gather_streams, prepare_run, resume_layout
-from textgen.lm.config import GeneratorConfig
+from textgen.lm.config import RESUMABLE, GeneratorConfig
 from textgen.lm.data import ChunkBatcher, batchify, replace_rare
 from textgen.lm.evaluate import corpus_stats, result_from_sums, score
 from textgen.lm.interrupt import StopOnSigint
@@ -80,9 +80,14 @@ class Trainer:
         self.model = build_model(config.model)
         self.stats = corpus_stats(rd.root)
         train_ids = replace_rare(
-            io.read_npy(rd / "train_ids.npy"), vocab.counts, vocab.unk_id, cfg.unk_replace, cfg.seed
+            vocab.read_ids(rd / "train_ids.npy"), vocab.counts, vocab.unk_id, cfg.unk_replace, cfg.seed
         )
-        self.val_ids = io.read_npy(rd / "val_ids.npy")
+        self.val_ids = vocab.read_ids(rd / "val_ids.npy")
+        if len(self.val_ids) == 0:
+            raise ArtifactError(
+                f"{rd / 'val_ids.npy'} is empty, so val_bpb cannot be measured; "
+                f"rerun `textgen build-vocab --run-dir {rd.root}` with a larger --val-fraction"
+            )
         rows = batchify(train_ids, cfg.batch_size, dist.rank, dist.world_size)
         self.batcher = ChunkBatcher(rows.pin_memory() if self.device.type == "cuda" else rows, cfg.bptt, cfg.seed)
         per_epoch = self.batcher.chunks_in_epoch(0)
@@ -94,6 +99,8 @@ class Trainer:
         self.best: dict[str, Any] | None = None
         self.last_eval_step = -1
         self.validations: list[dict[str, Any]] = []
+        self.records: list[dict[str, Any]] = []  # this run's log, rewritten whole into metrics.jsonl
+        self.run_id = run_fingerprint(config)
         self.state: tuple[Tensor, ...] | None = None
 
     # -- setup -----------------------------------------------------------------------------------
@@ -102,6 +109,8 @@ class Trainer:
         info: dict[str, Any] = {"source": None}
         if path is not None:
             matrix, info = pretrained.load_matrix(path, self.vocab, self.config.model.emb_dim, self.cfg.seed)
+            if path.parent.resolve() == self.rd.root.resolve():  # the run's own vectors: a name, not a path
+                info["source"] = path.name
             with torch.no_grad():
                 self.model.embedding.weight.copy_(matrix)
         return info
@@ -131,6 +140,11 @@ class Trainer:
             self.bad_evals, self.last_eval_step = int(pos["bad_evals"]), int(pos["last_eval_step"])
             self.best = json.loads(payload["best"]) if payload.get("best") else None
             self.validations = json.loads(payload.get("validations", "[]"))
+            self.run_id = str(payload.get("run", self.run_id))
+            if "records" in payload:
+                self.records = json.loads(payload["records"])
+            else:  # written before the log moved into the resume file
+                self.records = [r for r in io.read_jsonl(self.rd / METRICS) if r.get("step", 0) <= self.step]
             # same global stream count: this rank's rows of the saved state; else keep the epoch's share
             self.index, rows = resume_layout(self.dist, pos, payload.get("state"), self.cfg.batch_size)
             self.state = tuple(s.to(self.device) for s in rows) if rows else None
@@ -138,6 +152,16 @@ class Trainer:
             raise ArtifactError(
                 f"resume file {self.rd / ckpt.RESUME} does not fit this run ({exc}); train without --resume"
             ) from exc
+        self._check_best(payload)
+
+    def _check_best(self, payload: dict[str, Any]) -> None:
+        """After a kill between the resume file and the best model: the best on disk may not be this run's."""
+        if self.best is None or "run" not in payload:
+            return
+        path = self.rd / ckpt.WEIGHTS
+        meta = io.read_metadata(path) if path.is_file() else {}
+        if (meta.get("run"), meta.get("step")) != (self.run_id, self.best.get("step")):
+            self.best = None  # the next validation writes this run's model
 
     # -- checkpoints ---------------------------------------------------------------------------
     def save_resume(self) -> None:
@@ -145,7 +169,9 @@ class Trainer:
         if not self.dist.is_main:
             return
         payload = {
-            "format_version": 1,
+            "format_version": 2,
+            "run": self.run_id,
+            "records": json.dumps(self.records),
             "config": json.dumps(self.config.to_dict()),
             "vocab_sha256": self.vocab.sha256(),
             "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
@@ -204,19 +230,29 @@ class Trainer:
         if improved:
             self.best = record
             self.bad_evals = 0
-            if self.dist.is_main:
-                metrics = {**record, "val_bytes": res.bytes, "val_oov_rate": res.val_oov_rate}
-                ckpt.save_generator(self.rd.root, self.model, replace(self.config, metrics=metrics))
         else:
             self.bad_evals += 1
         self.schedule.on_validation(improved)
         self.log(record)
+        # Three files, each atomic, in an order a kill between any two cannot make inconsistent:
+        # the resume file first (what --resume continues from), then the best model (checked
+        # against the resume file's best on resume), then the log.
         self.save_resume()
+        if improved and self.dist.is_main:
+            # no timing in the model's header: seeded runs give the same bytes
+            metrics = {k: v for k, v in record.items() if k != "train_seconds"}
+            metrics |= {"val_bytes": res.bytes, "val_oov_rate": res.val_oov_rate}
+            ckpt.save_generator(self.rd.root, self.model, replace(self.config, metrics=metrics), self.run_id)
+        self.write_metrics()
         self.progress("eval", record)
 
     def log(self, record: dict[str, Any]) -> None:
         if self.dist.is_main:
-            io.append_jsonl(self.rd / METRICS, record)
+            self.records.append(record)
+
+    def write_metrics(self) -> None:
+        if self.dist.is_main:
+            io.write_text(self.rd / METRICS, "".join(json.dumps(r, sort_keys=True) + "\n" for r in self.records))
 
     # -- the loop --------------------------------------------------------------------------------
     def set_frozen(self) -> None:
@@ -316,12 +352,13 @@ class Trainer:
         return "epochs"
 
     def finish(self, stopped: str, embeddings: dict[str, Any]) -> TrainResult:
-        if self.last_eval_step != self.step:
+        if self.last_eval_step != self.step or self.best is None:
             self.validate()
         if self.dist.is_main:
             from textgen.lm.plots import plot_loss_curve
 
-            plot_loss_curve(io.read_jsonl(self.rd / METRICS), self.rd / PLOT)
+            self.write_metrics()
+            plot_loss_curve(self.records, self.rd / PLOT)
             config = ckpt.read_config(self.rd.root)
             config.metrics["training"] = {
                 "stopped": stopped,
@@ -343,6 +380,15 @@ class Trainer:
         )
 
 
+def run_fingerprint(config: GeneratorConfig) -> str:
+    """Which run a checkpoint belongs to: the settings that fix its course (not where or when it stops)."""
+    import hashlib
+
+    train = {k: v for k, v in config.train.to_dict().items() if k not in RESUMABLE}
+    blob = json.dumps({"model": config.model.to_dict(), "train": train, "vocab": config.vocab_sha256}, sort_keys=True)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
+
+
 def train_generator(
     run_dir: str | os.PathLike[str],
     config: GeneratorConfig | None = None,
@@ -362,7 +408,7 @@ def train_generator(
         config = resumed_config(payload, config, str(rd / ckpt.RESUME))
     else:
         config = resolve_config(config, vocab, rd)
-    prepare_run(dist, vocab.sha256(), len(io.read_npy(rd / "train_ids.npy")), config.train)
+    prepare_run(dist, vocab.sha256(), len(vocab.read_ids(rd / "train_ids.npy")), config.train)
     if dist.is_main:
         rd.ensure_writable()
     trainer = Trainer(rd, replace(config, versions=ckpt.versions()), vocab, progress, dist)
@@ -373,12 +419,6 @@ def train_generator(
     trainer.build_optimizer()
     if payload is not None:
         trainer.restore(payload)
-        if dist.is_main:  # drop log records the resumed run will write again
-            kept = [r for r in io.read_jsonl(rd / METRICS) if r.get("step", 0) <= trainer.step]
-            io.write_text(rd / METRICS, "".join(json.dumps(r, sort_keys=True) + "\n" for r in kept))
-    elif dist.is_main:
-        for name in (METRICS, ckpt.RESUME):
-            (rd / name).unlink(missing_ok=True)
     with StopOnSigint() as stop:
         try:
             stopped = trainer.run(stop)

@@ -124,7 +124,9 @@ class Runner:
         if missing_deps:
             name = missing_deps[0]
             writer = self._writer(name)
-            how = f"`textgen run {self.spec.source} --until {writer}`" if writer else f"`{RunDir(root).command(name)}`"
+            where = f" --run-dir {root}" if root != self.spec.run_dir else ""
+            run = f"`textgen run {self.spec.source}{where} --until {writer}`"
+            how = run if writer else f"`{RunDir(root).command(name)}`"
             return BLOCKED, [f"input missing: {name}; run {how} first"]
         if entry is None:
             return RUN, ["never run (no entry in pipeline.lock)"]

@@ -56,6 +56,7 @@ class VocabResult:
     vocab: Vocab
     card: dict[str, Any]
     top_speakers: list[tuple[str, int]] = field(default_factory=list)
+    timing: dict[str, float] = field(default_factory=dict)  # seconds, tokenize_seconds, tokens_per_second
 
 
 def text_bytes(lines: list[str]) -> int:
@@ -135,17 +136,19 @@ def run(run_dir: Path, config: BuildVocabConfig, progress: Progress = no_progres
         "tokenizer": settings.to_dict(),
         "min_count": config.min_count,
         "max_vocab": config.max_vocab,
+        "textgen_version": __version__,
+    }  # no timings: the card decides whether later steps rerun, so the same input gives the same bytes
+    say("writing artifacts")
+    timing = {
+        "seconds": round(time.perf_counter() - start, 3),
         "tokenize_seconds": round(tokenize_seconds, 3),
         "tokens_per_second": round((len(train_tokens) + len(val_tokens)) / max(tokenize_seconds, 1e-9)),
-        "textgen_version": __version__,
     }
-    say("writing artifacts")
-    card["seconds"] = round(time.perf_counter() - start, 3)
     io.write_npy(rd / "train_ids.npy", train_ids)
     io.write_npy(rd / "val_ids.npy", val_ids)
     io.write_json(rd / "vocab.json", vocab.to_dict())
     io.write_json(rd / "corpus.json", card)
-    return VocabResult(rd.root, vocab, card, speakers[:10])
+    return VocabResult(rd.root, vocab, card, speakers[:10], timing)
 
 
 def _corpus_files(config: BuildVocabConfig) -> list[Path]:

@@ -15,7 +15,6 @@ from textgen import device as devices
 from textgen import io
 from textgen.decode.settings import MAX_LENGTH, MAX_SAMPLES, SamplingSettings
 from textgen.options import Problem, option, section
-from textgen.rundir import GENERATOR_FILES
 from textgen.steps.base import Progress, Step, no_progress
 
 Format = Literal["text", "json"]
@@ -128,7 +127,7 @@ STEP = Step(
     config=GenerateConfig,
     run=run,
     help="Generate new script text from a prime with the run's trained generator.",
-    reads=("vocab.json", *GENERATOR_FILES),
+    reads=("vocab.json", "generator.safetensors"),  # generator.json is a readable copy: never read
     outputs=lambda config: (config.output_name,),
     sources=("textgen.steps.generate", "textgen.decode"),
 )

@@ -69,7 +69,10 @@ def _apply(staged: Path, run_dir: Path, manifest: Mapping[str, list[str]]) -> No
 
 
 def recover(run_dir: Path) -> list[str]:
-    """Finish commits a kill interrupted and drop uncommitted staging dirs; returns the finished step dirs."""
+    """Finish commits a kill interrupted, drop uncommitted staging dirs and temporary files a kill left
+    behind (call it holding the run dir); returns the finished step dirs."""
+    for tmp in Path(run_dir).glob(".*.tmp"):
+        tmp.unlink(missing_ok=True)
     root = Path(run_dir) / STAGING_DIR
     if not root.is_dir():
         return []

@@ -17,7 +17,7 @@ from textgen import options
 from textgen.errors import UsageError
 from textgen.lm.config import PRESETS, GeneratorConfig, ModelConfig, TrainConfig
 from textgen.options import option, section
-from textgen.rundir import EMBEDDING_FILES, GENERATOR_FILES, VOCAB_FILES, RunDir
+from textgen.rundir import GENERATOR_FILES, VOCAB_FILES, RunDir
 from textgen.steps.base import Progress, Step, no_progress
 
 
@@ -89,7 +89,7 @@ def resume_base(run_dir: str | Path) -> TrainGeneratorConfig:
 
 
 def _optional(config: TrainGeneratorConfig) -> tuple[str, ...]:
-    return EMBEDDING_FILES[:2] if config.train.embeddings == "auto" else ()
+    return ("embeddings.safetensors",) if config.train.embeddings == "auto" else ()  # the vectors, not the report
 
 
 def _vectors_file(config: TrainGeneratorConfig) -> list[Path]:
