@@ -70,7 +70,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     except ClickUsageError as exc:
         ctx = getattr(exc, "ctx", None)
         where = ctx.command_path if ctx is not None else "textgen"
-        err_console.print(f"error: {exc.format_message()}; see `{where} --help`", markup=False)  # type: ignore[attr-defined]
+        message = exc.format_message().rstrip(".")  # type: ignore[attr-defined]
+        err_console.print(f"error: {message}; see `{where} --help`", markup=False)
         sys.exit(2)
     except typer.Abort:
         err_console.print("error: interrupted", markup=False)
