@@ -3,9 +3,10 @@
 fountain-py parses the spec's elements correctly (CONTRIBUTING.md, "Fountain", has the evaluation
 of the PyPI parsers). This module maps its elements to :class:`textgen.text.screenplay.Element`,
 counts what it drops (sections, synopses, notes, boneyard, page breaks), refuses unclosed boneyard
-and notes with the line they open on, and works around its one gap on our test screenplay: a cue
-whose capitals fall outside ``[A-Z0-9 _.'#-]`` (``JOSÉ``, ``MR. & MRS. SMITH``) is forced with
-``@`` first, as the spec reads any all-caps line before dialogue as a cue.
+and notes with the line they open on, and works around its two gaps: a cue whose capitals fall outside
+``[A-Z0-9 _.'#-]`` (``JOSÉ``, ``MR. & MRS. SMITH``) is forced with ``@`` first, as the spec reads
+any all-caps line before dialogue as a cue; and the first half of a dual dialogue is parsed again
+on its own, because fountain-py drops a lyric (and what follows it) from that half.
 """
 
 from __future__ import annotations
@@ -101,12 +102,29 @@ def _speech(character: Any, items: list[Any], dual: bool = False) -> Element:
     return Element(SPEECH, speaker=clean(character.text), extensions=extensions, dual=dual, parts=tuple(_parts(items)))
 
 
+def _reparsed_block(text: str, line: int) -> list[Any]:
+    """The parts of the speech whose cue is on ``line`` (1-based), parsed on their own.
+
+    fountain-py drops a lyric, and everything after it, from the first half of a dual dialogue;
+    the half read alone keeps them.
+    """
+    from fountain import FountainParser
+
+    lines = text.split("\n")[max(0, line - 1) :]
+    end = next((i for i, ln in enumerate(lines) if not ln.strip()), len(lines))
+    elements = FountainParser().parse("\n".join(lines[:end]) + "\n").elements
+    if not elements or elements[0].type.value != "character":
+        return []
+    return [e for e in elements[1:] if e.type.value in ("dialogue", "parenthetical", "lyrics")]
+
+
 def parse_fountain(text: str, name: str = "document") -> Script:
     """Elements and title page of a Fountain document; :class:`CorpusError` for an unclosed boneyard or note."""
     from fountain import FountainParser
 
     parser = FountainParser()
-    doc = parser.parse(force_cues(text))
+    forced = force_cues(text)
+    doc = parser.parse(forced)
     for issue in parser.diagnostics:
         if issue.code in _UNCLOSED:
             raise CorpusError(
@@ -115,7 +133,7 @@ def parse_fountain(text: str, name: str = "document") -> Script:
     title_page = {str(k).lower(): _title_value(v) for k, v in (doc.metadata or {}).items() if _title_value(v)}
     script = Script([], title_page)
     script.dropped.update({"notes": len(_NOTE.findall(text)), "boneyard": len(_BONEYARD.findall(text))})
-    speech: tuple[Any, list[Any]] | None = None
+    speech: tuple[Any, list[Any], bool] | None = None  # cue, its parts so far, dual
     last_line = -1
 
     def flush() -> None:
@@ -134,11 +152,14 @@ def parse_fountain(text: str, name: str = "document") -> Script:
         else:
             flush()
             if kind == "character":
-                speech = (el, [])
-            elif kind == "dual_dialogue":
+                speech = (el, [], False)
+            elif kind == "dual_dialogue":  # the right half stays open: fountain-py leaves its lyrics outside
                 m = el.metadata
-                script.elements.append(_speech(m["left_character"], list(m.get("left_dialogue") or [])))
-                script.elements.append(_speech(m["right_character"], list(m.get("right_dialogue") or []), dual=True))
+                left = _reparsed_block(forced, int(m["left_character"].line_number or 0))
+                script.elements.append(_speech(m["left_character"], left or list(m.get("left_dialogue") or [])))
+                right = list(m.get("right_dialogue") or [])
+                speech = (m["right_character"], right, True)
+                line = max([int(x.line_number or 0) for x in [m["right_character"], *right]])
             elif kind == "lyrics":
                 previous = script.elements[-1] if script.elements else None
                 if previous is not None and previous.kind == LYRICS and line == last_line + 1:
