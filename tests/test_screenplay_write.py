@@ -78,7 +78,8 @@ def test_elements_of_generated_token_streams() -> None:
     tokens = ["edward:", symbols.EXT, "(", "on", "radio", ")", "hi", "(", "beat", ")", "there", "margot:", symbols.DUAL,
               "no", symbols.TURN, symbols.SCENE, "int", ".", "diner", symbols.ACTION, "rain", symbols.RETURN, "falls",
               symbols.TURN, "toby:", symbols.TURN, symbols.LYRIC, "la", symbols.LYRIC, "da", symbols.TURN, "just",
-              "words", symbols.VO, symbols.TURN, symbols.TRANSITION, "cut", "to", ":"]
+              "words", symbols.VO, symbols.TURN, symbols.TRANSITION, "cut", "to", ":", symbols.TURN, "margot:", "(",
+              "to", symbols.OS, "a", symbols.LYRIC, "la"]
     tokens = [symbols.punct_token(t) if t in "().:" else t for t in tokens]
     got = elements_from_tokens(tokens)
     assert got == [
@@ -91,12 +92,13 @@ def test_elements_of_generated_token_streams() -> None:
         Element(LYRICS, parts=(Part(LYRIC, "la"), Part(LYRIC, "da"))),
         Element(ACTION, text="just words"),  # untagged text is action; a stray extension says nothing
         Element(TRANSITION, text="cut to:"),
+        Element(SPEECH, speaker="margot", parts=(Part(PAREN, "to a"), Part(LYRIC, "la"))),  # markers inside ( ... )
     ]
     fountain = write_fountain(got)
     assert "EDWARD (ON RADIO)\nhi\n(beat)\nthere" in fountain and "MARGOT ^\nno" in fountain
     assert "TOBY\n..." in fountain  # a cue needs a line below it
     kinds = [e.kind for e in parse_fountain(fountain).elements]
-    assert kinds == [SPEECH, SPEECH, SCENE, ACTION, ACTION, SPEECH, LYRICS, ACTION, TRANSITION]
+    assert kinds == [SPEECH, SPEECH, SCENE, ACTION, ACTION, SPEECH, LYRICS, ACTION, TRANSITION, SPEECH]
 
 
 @pytest.mark.parametrize(
@@ -214,9 +216,11 @@ def _sentence(draw: st.DrawFn) -> str:
 def _element(draw: st.DrawFn) -> Element:
     kind = draw(st.sampled_from([SCENE, ACTION, SPEECH, TRANSITION, CENTERED, LYRICS]))
     if kind == SCENE:
-        return Element(SCENE, text=draw(st.sampled_from(["INT.", "EXT.", "I/E", "EST."])) + " " + draw(_sentence()).upper())
+        prefix = draw(st.sampled_from(["INT.", "EXT.", "I/E", "EST."]))
+        return Element(SCENE, text=f"{prefix} {draw(_sentence()).upper()}")
     if kind == TRANSITION:
-        return Element(TRANSITION, text=draw(st.sampled_from(["CUT TO:", "SMASH CUT TO:", "FADE OUT.", "FADE TO BLACK."])))
+        transitions = ["CUT TO:", "SMASH CUT TO:", "FADE OUT.", "FADE TO BLACK."]
+        return Element(TRANSITION, text=draw(st.sampled_from(transitions)))
     if kind in (ACTION, CENTERED):
         return Element(kind, text=draw(_sentence()))
     if kind == LYRICS:

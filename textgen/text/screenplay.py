@@ -188,7 +188,12 @@ def _speech_parts(tokens: Sequence[str]) -> list[Part]:
         run.clear()
 
     for token in tokens:
-        if depth:
+        if depth and token == symbols.LYRIC:  # a lyric line closes an unclosed parenthetical
+            flush()
+            kind, depth = LYRIC, 0
+        elif depth and token in symbols.SCREENPLAY_MARKERS:
+            continue
+        elif depth:
             run.append(token)
             depth += (token == _OPEN) - (token == _CLOSE)
             if not depth:
