@@ -148,7 +148,7 @@ def test_glob(tmp_path: Path) -> None:
 
 def test_folder_without_txt(tmp_path: Path) -> None:
     (tmp_path / "a.md").write_text("x")
-    with pytest.raises(CorpusError, match="no .txt files"):
+    with pytest.raises(CorpusError, match="no .txt or .fountain files"):
         load_corpus(str(tmp_path))
 
 

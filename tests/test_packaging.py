@@ -47,6 +47,10 @@ def test_the_wheel_carries_the_registry_fixture_and_pipelines(wheel: Path) -> No
     for name in (
         "textgen/data/corpora/registry.toml",
         "textgen/data/corpora/fixtures/tiny_show.txt",
+        "textgen/data/corpora/fixtures/screenplay.fountain",
+        "textgen/data/corpora/fixtures/screenplay.txt",
+        "textgen/data/pipelines/screenplay.yaml",
+        "textgen/corpus/screenplay/fountain.py",
         "textgen/data/pipelines/smoke.yaml",
         "textgen/data/pipelines/seinfeld.yaml",
         "textgen/py.typed",
@@ -86,6 +90,12 @@ def test_installed_wheel_runs_shipped_pipelines_from_another_folder(wheel: Path,
     assert "ran 4, skipped 0" in run.stdout
     samples = (work / "runs" / "smoke" / "samples.txt").read_text(encoding="utf-8")
     assert samples.count("=== prime") == 2
+    screenplay = subprocess.run(
+        [*textgen, "build-vocab", "--corpus", "screenplay-fixture", "--run-dir", "sp", "--num-proc", "1",
+         "--val-fraction", "0.1"], cwd=work, capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    assert screenplay.returncode == 0, screenplay.stdout[-2000:] + screenplay.stderr[-2000:]
+    assert "screenplay.fountain: fountain" in screenplay.stdout and "edward" in screenplay.stdout
     by_path = subprocess.run(
         [*textgen, "status", str(REPO / "pipelines" / "smoke.yaml")], cwd=work, capture_output=True, text=True, env=env
     )

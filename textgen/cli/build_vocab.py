@@ -45,11 +45,29 @@ def build_vocab_cmd(given: dict[str, Any], run_dir: RunDirOpt = DEFAULT_RUN_DIR)
     _summary(result)
 
 
+def layout_summary(card: dict[str, Any], shown: int = 3) -> str:
+    """Which layout each document was read in, and why (the first few documents named)."""
+    docs = card.get("document_layouts") or []
+    counts = ", ".join(f"{layout} {n:,}" for layout, n in (card.get("layouts") or {}).items())
+    lines = [f"{d['document']}: {d['layout']} ({d['reason']})" for d in docs[:shown]]
+    if len(docs) > shown:
+        lines.append(f"... {len(docs) - shown:,} more in corpus.json")
+    return "\n".join([counts, *lines]) if len(docs) > 1 else (lines[0] if lines else counts)
+
+
 def _summary(result: build_vocab.VocabResult) -> None:
     card = result.card
     table = Table(title=f"build-vocab: {card['name']} -> {result.run_dir}", show_header=False)
     table.add_column(style="bold")
     table.add_column()
+    table.add_row("layout", layout_summary(card))
+    pages = card.get("title_pages") or []
+    if pages:
+        first = pages[0]
+        keys = ", ".join(k for k in first if k != "document")
+        title = " / ".join(str(first.get("title", "untitled")).splitlines())
+        more = f" (+{len(pages) - 1:,} more)" if len(pages) > 1 else ""
+        table.add_row("title page", f"{title} ({first['document']}: {keys}){more}")
     table.add_row("lines", f"{card['lines']:,} ({card['train_lines']:,} train / {card['val_lines']:,} validation)")
     table.add_row("tokens", f"{card['train_tokens']:,} train / {card['val_tokens']:,} validation")
     table.add_row("vocabulary", f"{card['vocab_size']:,} entries (min count {card['min_count']})")

@@ -18,7 +18,10 @@ from textgen.rundir import DEFAULT_RUN_DIR
 from textgen.steps import generate
 
 RunDirOpt = Annotated[Path, typer.Option("--run-dir", help="Run directory holding the trained generator.")]
-OutOpt = Annotated[Path | None, typer.Option("--out", help="Write the output to this file instead of stdout.")]
+OutOpt = Annotated[
+    Path | None,
+    typer.Option("--out", help="Write the output to this file instead of stdout (.fountain: --format fountain)."),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Same as --format json.")]
 HeatmapOpt = Annotated[
     Path | None, typer.Option(help="Where --explain writes the attention heatmap (default: RUN_DIR/attention.png).")
@@ -40,6 +43,8 @@ def generate_cmd(
         if given.get("format", "json") != "json":
             raise UsageError(f"--json and --format {given['format']} disagree; pass one of them")
         given["format"] = "json"
+    if out is not None and out.suffix.lower() == ".fountain" and "format" not in given:
+        given["format"] = "fountain"
     config = generate.STEP.configure(given)  # every option checked before anything is loaded
     for path in (out, heatmap):
         if path is not None:
@@ -59,7 +64,7 @@ def generate_cmd(
         err_console.print(f"wrote {samples} sample(s) to {out} (seed {seeds})", markup=False)
     else:
         console.print(result.text, end="", markup=False, highlight=False, soft_wrap=True)
-    if config.explain and config.format == "text":
+    if config.explain and config.format != "json":
         target = err_console if out is not None else console
         samples = [s for g in result.generations for s in g.samples]
         for i, sample in enumerate(samples):

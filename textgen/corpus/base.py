@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
+from textgen.corpus.screenplay import DocumentLayout, check_format, convert_document, layout_card
 from textgen.errors import CorpusError, UsageError
 from textgen.io import sha256_bytes
 from textgen.text.symbols import EOS_TEXT
@@ -27,6 +29,12 @@ class CorpusText:
     lowercase: bool  # the corpus's default for tokenizer lowercasing
     licence: str
     documents: int
+    layouts: tuple[DocumentLayout, ...] = field(default=(), repr=False)  # how each document was read
+    source_sha256: str = ""  # of the documents as read, before screenplays were converted (registry pins)
+
+    def layout_card(self) -> dict[str, Any]:
+        """``corpus.json`` fields: documents per layout, each one's layout and reason, title pages."""
+        return layout_card(self.layouts)
 
 
 def normalise_newlines(text: str) -> str:
@@ -39,20 +47,37 @@ def count_documents(text: str) -> int:
     return 1 + sum(1 for line in text.splitlines() if line.strip() == EOS_TEXT)
 
 
-def make_corpus(
-    name: str, source: str, documents: Sequence[str], *, lowercase: bool = True, licence: str = "unknown"
-) -> CorpusText:
-    """Join documents (newlines normalised, blank edges trimmed) into a :class:`CorpusText`.
+def join_documents(documents: Sequence[str]) -> str:
+    """One text: a single document as it is, several with blank edges trimmed, joined by ``<|endoftext|>`` lines."""
+    if len(documents) == 1:
+        return documents[0]
+    kept = [d.strip("\n") for d in documents if d.strip()]
+    return DOC_SEPARATOR.join(kept) + "\n" if kept else ""
 
-    A single document keeps its text exactly (after newline normalisation), so a plain file's
-    sha256 is the file's own. Raises :class:`CorpusError` if nothing but whitespace is left.
+
+def make_corpus(
+    name: str,
+    source: str,
+    documents: Sequence[str],
+    *,
+    lowercase: bool = True,
+    licence: str = "unknown",
+    layout: str = "auto",
+    names: Sequence[str] | None = None,
+) -> CorpusText:
+    """Read each document in its layout (:mod:`textgen.corpus.screenplay`) and join them into a :class:`CorpusText`.
+
+    Newlines are normalised; a transcript is kept as it is, so a plain file's sha256 is the file's
+    own. ``layout`` (``auto``, ``transcript``, ``fountain``, ``screenplay``) applies to every
+    document; ``names`` (file names) help detection and name documents in errors and the card.
+    Raises :class:`CorpusError` if nothing but whitespace is left.
     """
+    check_format(layout)
     docs = [normalise_newlines(d) for d in documents]
-    if len(docs) == 1:
-        text = docs[0]
-    else:
-        kept = [d.strip("\n") for d in docs if d.strip()]
-        text = DOC_SEPARATOR.join(kept) + "\n" if kept else ""
+    if names is None or len(names) != len(docs):
+        names = [name] if len(docs) == 1 else [f"{name} #{i + 1}" for i in range(len(docs))]
+    converted = [convert_document(doc, doc_name, layout) for doc, doc_name in zip(docs, names, strict=True)]
+    text = join_documents([c.text for c in converted])
     if not text.strip():
         raise CorpusError(f"corpus {name} is empty; give a file or folder with script text in it")
     return CorpusText(
@@ -63,6 +88,8 @@ def make_corpus(
         lowercase=lowercase,
         licence=licence,
         documents=count_documents(text),
+        layouts=tuple(c.info for c in converted),
+        source_sha256=sha256_bytes(join_documents(docs).encode("utf-8")),
     )
 
 

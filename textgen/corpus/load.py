@@ -21,11 +21,13 @@ def load_corpus(
     cache_dir: Path | None = None,
     offline_path: Path | None = None,
     progress: Progress | None = None,
+    layout: str = "auto",
 ) -> CorpusText:
     """Load a corpus by registry name, ``hf:<dataset-id>``, or an existing file, folder or glob.
 
     ``offline_path`` gives a ``url`` corpus's file instead of downloading it (its checksum is
-    still checked); ``progress(done_bytes, total_bytes_or_None)`` reports a download.
+    still checked); ``progress(done_bytes, total_bytes_or_None)`` reports a download. Each
+    document is read in ``layout`` (``auto``: its own, detected; see :mod:`textgen.corpus.screenplay`).
     """
     spec = str(spec)
     registry = entries()
@@ -36,18 +38,25 @@ def load_corpus(
         )
     if spec in registry:
         return load_entry(
-            registry[spec], encoding=encoding, cache_dir=cache_dir, offline_path=offline_path, progress=progress
+            registry[spec],
+            encoding=encoding,
+            cache_dir=cache_dir,
+            offline_path=offline_path,
+            progress=progress,
+            layout=layout,
         )
     if spec.startswith(hf.PREFIX):
         dataset_id = spec[len(hf.PREFIX) :]
         if not dataset_id:
             raise CorpusError("hf: needs a dataset id, e.g. --corpus hf:user/dataset or hf:/path/to/folder")
         docs = hf.load_documents(dataset_id, encoding=encoding, cache_dir=cache_dir)
-        return make_corpus(spec, dataset_id, docs, lowercase=True)
+        return make_corpus(spec, dataset_id, docs, lowercase=True, layout=layout)
     path = Path(spec).expanduser()
     if path.exists() or local.is_glob(spec):
-        docs = local.read_documents(spec, encoding)
-        return make_corpus(spec, str(path.resolve()) if path.exists() else spec, docs, lowercase=True)
+        named = local.read_named_documents(spec, encoding)
+        source = str(path.resolve()) if path.exists() else spec
+        names = [n for n, _ in named]
+        return make_corpus(spec, source, [t for _, t in named], lowercase=True, layout=layout, names=names)
     close = suggest(spec)
     hint = f"did you mean {', '.join(close)}? " if close else ""
     raise CorpusError(
@@ -63,13 +72,14 @@ def load_entry(
     cache_dir: Path | None = None,
     offline_path: Path | None = None,
     progress: Progress | None = None,
+    layout: str = "auto",
 ) -> CorpusText:
-    """Load one registry entry and check the pinned sha256 of its text."""
+    """Load one registry entry and check the pinned sha256 of its text (as read, before conversion)."""
     if entry.kind == "package":
         converter = CONVERTERS.get(entry.converter)
         if converter is None:
             raise CorpusError(f"corpus {entry.name} names unknown converter {entry.converter!r}; fix the registry")
-        docs, source = converter(), f"pypi:{entry.source}"
+        docs, source, names = converter(), f"pypi:{entry.source}", None
     elif entry.kind == "url":
         if offline_path is not None:
             path = Path(offline_path).expanduser()
@@ -78,14 +88,16 @@ def load_entry(
             download.verify_file(entry, path)
         else:
             path = download.fetch(entry, cache_dir=cache_dir, progress=progress)
-        docs, source = [local.read_text(path, encoding)], download.url_for(entry)
+        docs, source, names = [local.read_text(path, encoding)], download.url_for(entry), [entry.filename or path.name]
     else:
         assert entry.path is not None
-        docs, source = [local.read_text(entry.path, encoding)], str(entry.path)
-    corpus = make_corpus(entry.name, source, docs, lowercase=entry.lowercase, licence=entry.licence)
-    if entry.kind != "url" and entry.sha256 and corpus.sha256 != entry.sha256:
+        docs, source, names = [local.read_text(entry.path, encoding)], str(entry.path), [entry.path.name]
+    corpus = make_corpus(
+        entry.name, source, docs, lowercase=entry.lowercase, licence=entry.licence, layout=layout, names=names
+    )
+    if entry.kind != "url" and entry.sha256 and corpus.source_sha256 != entry.sha256:
         raise CorpusError(
-            f"corpus {entry.name} has sha256 {corpus.sha256[:12]}..., not the pinned {entry.sha256[:12]}... "
+            f"corpus {entry.name} has sha256 {corpus.source_sha256[:12]}..., not the pinned {entry.sha256[:12]}... "
             f"(was {entry.source} changed or upgraded?); restore it or load the files by path"
         )
     return corpus

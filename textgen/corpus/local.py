@@ -1,6 +1,7 @@
-"""Local corpora: a file, a folder of ``.txt`` files (recursive, sorted), or a glob pattern.
+"""Local corpora: a file, a folder of ``.txt`` and ``.fountain`` files (recursive, sorted), or a glob pattern.
 
-Each file is one document. Bytes are decoded strictly; a bad byte raises :class:`EncodingError`
+Each file is one document, read in its own layout (see :mod:`textgen.corpus.screenplay`). Bytes are
+decoded strictly; a bad byte raises :class:`EncodingError`
 with the file and its offset, and NUL bytes mark a file as binary.
 """
 
@@ -13,6 +14,7 @@ from pathlib import Path
 from textgen.errors import CorpusError, EncodingError, UsageError
 
 GLOB_CHARS = "*?["
+SUFFIXES = (".txt", ".fountain")  # what a folder corpus reads
 
 
 def is_glob(spec: str) -> bool:
@@ -21,7 +23,8 @@ def is_glob(spec: str) -> bool:
 
 
 def _txt_files(folder: Path) -> list[Path]:
-    return sorted((p for p in folder.rglob("*.txt") if p.is_file()), key=lambda p: p.relative_to(folder).as_posix())
+    files = (p for p in folder.rglob("*") if p.suffix.lower() in SUFFIXES and p.is_file())
+    return sorted(files, key=lambda p: p.relative_to(folder).as_posix())
 
 
 def resolve_files(spec: str) -> list[Path]:
@@ -32,7 +35,9 @@ def resolve_files(spec: str) -> list[Path]:
     if path.is_dir():
         files = _txt_files(path)
         if not files:
-            raise CorpusError(f"folder {spec} has no .txt files; put the scripts in .txt files or pass a file")
+            raise CorpusError(
+                f"folder {spec} has no .txt or .fountain files; put the scripts in such files or pass a file"
+            )
         return files
     if is_glob(spec):
         files = []
@@ -88,5 +93,18 @@ def read_text(path: Path, encoding: str = "utf-8") -> str:
 
 def read_documents(spec: str, encoding: str = "utf-8") -> list[str]:
     """One decoded document per file that ``spec`` names."""
+    return [text for _, text in read_named_documents(spec, encoding)]
+
+
+def document_name(path: Path, spec: str) -> str:
+    """How a file is named in summaries and errors: relative to a folder corpus, else its file name."""
+    folder = Path(spec).expanduser()
+    if folder.is_dir():
+        return path.relative_to(folder).as_posix()
+    return path.name
+
+
+def read_named_documents(spec: str, encoding: str = "utf-8") -> list[tuple[str, str]]:
+    """``(name, decoded text)`` for each file that ``spec`` names (the name keeps the suffix: ``.fountain``)."""
     check_encoding(encoding)
-    return [read_text(p, encoding) for p in resolve_files(spec)]
+    return [(document_name(p, spec), read_text(p, encoding)) for p in resolve_files(spec)]

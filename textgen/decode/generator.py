@@ -96,6 +96,13 @@ class TextGenerator:
         model_cfg = getattr(self.config, "model", None)
         return str(getattr(model_cfg, "arch", "lstm"))
 
+    def fountain(self, tokens: list[str], title_page: dict[str, str] | None = None) -> str:
+        """``tokens`` (prime included) as a Fountain screenplay (:mod:`textgen.decode.fountain`)."""
+        from textgen.decode.fountain import render_fountain
+
+        lower = self.vocab.tokenizer.lowercase
+        return render_fountain(tokens, restore_case=lower, names=self._names, title_page=title_page)
+
     def prime_ids(self, prime: str) -> tuple[list[str], list[int]]:
         """Tokens and ids of ``prime`` (see :func:`textgen.decode.render.prime_tokens`)."""
         tokens = prime_tokens(prime, self.vocab)

@@ -13,7 +13,7 @@ import functools
 from collections.abc import Sequence
 
 from textgen.errors import UsageError
-from textgen.text import symbols
+from textgen.text import screenplay, symbols
 from textgen.text.detokenize import detokenize
 from textgen.text.tokenizer import ScriptTokenizer, TokenizerSettings
 from textgen.vocab import Vocab
@@ -29,8 +29,10 @@ def _tokenizer(settings: TokenizerSettings) -> ScriptTokenizer:
 
 def prime_tokens(prime: str, vocab: Vocab) -> list[str]:
     """Tokens for ``prime``: a lone speaker name starts that speaker's turn (``jerry`` -> ``jerry:``)
-    when the vocabulary has it; otherwise the text is tokenized like the corpus. Every token must be
-    in the vocabulary (:class:`~textgen.errors.UnknownWordError` lists the closest entries)."""
+    when the vocabulary has it, and so does a screenplay cue (``EDWARD (V.O.)`` -> ``edward: <vo>``);
+    a scene heading (``INT. DINER - NIGHT``) starts a scene (``<scene>`` first) when the vocabulary
+    has scenes; otherwise the text is tokenized like the corpus. Every token must be in the
+    vocabulary (:class:`~textgen.errors.UnknownWordError` lists the closest entries)."""
     text = prime.strip()
     if not text:
         raise UsageError("--prime is empty; give one or more words to start from, e.g. --prime jerry")
@@ -41,6 +43,11 @@ def prime_tokens(prime: str, vocab: Vocab) -> list[str]:
         speaker = symbols.speaker_token(lowered)
         if speaker in vocab:
             return [speaker]
+        cue = screenplay.cue_parts(lowered)
+        if cue is not None and symbols.speaker_token(cue[0]) in vocab:
+            text = " ".join([symbols.speaker_token(cue[0]), *screenplay.extension_tokens(cue[1])])
+    if symbols.SCENE in vocab and screenplay.HEADING.match(text):
+        text = f"{symbols.SCENE} {text}"
     tokens = _tokenizer(vocab.tokenizer).tokenize(text)
     if not tokens:
         raise UsageError(f"--prime {prime!r} has no tokens; give one or more words, e.g. --prime jerry")

@@ -33,7 +33,7 @@ _INVERSE_CDF_FROM = 512
 
 def structural_mask(itos: Sequence[str]) -> Tensor:
     """True for tokens exempt from the repetition penalty (punctuation, breaks, speakers, markers)."""
-    exempt = {symbols.RETURN, symbols.TURN, symbols.LAUGH, symbols.EOS, symbols.PAD, symbols.UNK}
+    exempt = {symbols.RETURN, symbols.TURN, symbols.PAD, symbols.UNK, *symbols.MARKER_TEXT}  # laugh, eos, screenplay
     flags = [tok in exempt or symbols.is_speaker(tok) or symbols.punct_text(tok) is not None for tok in itos]
     return torch.tensor(flags, dtype=torch.bool)
 

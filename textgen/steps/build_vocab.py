@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from textgen import __version__, io
+from textgen.corpus.screenplay import FORMATS
 from textgen.errors import UsageError
 from textgen.options import Problem, option
 from textgen.rundir import VOCAB_FILES, RunDir
@@ -29,6 +30,12 @@ class BuildVocabConfig:
     """How a corpus becomes tokens, a vocabulary and id arrays."""
 
     corpus: str = option("seinfeld", "Registry name, a path (file, folder, glob) or hf:DATASET.")
+    format: str = option(
+        "auto",
+        "Layout of each document: transcript (speaker: line), fountain, screenplay (indented plain text); "
+        "auto detects it per document.",
+        choices=FORMATS,
+    )
     min_count: int = option(1, "Drop tokens seen fewer times in the training split.", min=1)
     max_vocab: int | None = option(None, "Keep at most this many entries (specials included).")
     val_fraction: float = option(0.05, "Last fraction of lines held out for validation.", gt=0, lt=1)
@@ -81,6 +88,7 @@ def run(run_dir: Path, config: BuildVocabConfig, progress: Progress = no_progres
         encoding=config.encoding,
         offline_path=Path(config.offline_path) if config.offline_path else None,
         progress=lambda done, total: progress("download", {"done": done, "total": total}),
+        layout=config.format,
     )
     train_lines, val_lines = split_lines(text.text, config.val_fraction)
     if not any(line.strip() for line in val_lines):
@@ -118,6 +126,7 @@ def run(run_dir: Path, config: BuildVocabConfig, progress: Progress = no_progres
         "source": text.source,
         "licence": text.licence,
         "sha256": text.sha256,
+        "source_sha256": text.source_sha256,  # of the documents as read (differs once screenplays are converted)
         "bytes": len(text.text.encode("utf-8")),
         "lines": len(train_lines) + len(val_lines),
         "documents": text.documents,
@@ -133,6 +142,8 @@ def run(run_dir: Path, config: BuildVocabConfig, progress: Progress = no_progres
         "train_coverage": train_covered,
         "val_oov_rate": val_oov,
         "speakers": len(speakers),
+        "format": config.format,
+        **text.layout_card(),
         "tokenizer": settings.to_dict(),
         "min_count": config.min_count,
         "max_vocab": config.max_vocab,

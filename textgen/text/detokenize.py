@@ -2,8 +2,11 @@
 
 Normalization (what a round trip may change): spaces and tabs inside a line, spacing around
 punctuation, runs of blank lines (one is kept), leading/trailing blank lines, case when the
-tokenizer lowercases, and ``_`` inside speaker names (written as spaces). Everything else,
-characters, words, punctuation, line breaks, speakers, laughs, comes back.
+tokenizer lowercases, and ``_`` inside speaker names of at most three words (written as spaces;
+a longer name keeps its ``_``, so that it reads back as one speaker). Everything else,
+characters, words, punctuation, line breaks, speakers, laughs and the screenplay markers
+(``<scene>``, ``<action>``, ``<vo>``, ...: written as they are), comes back. A screenplay's own
+normalisation, Fountain or indented text to script text, is :mod:`textgen.text.screenplay`'s.
 """
 
 from __future__ import annotations

@@ -18,10 +18,26 @@ RETURN = "||return||"  # a line break inside a turn
 TURN = "||turn||"  # a blank line: the end of a turn
 LAUGH = "<laugh>"  # the audience laughs (seinfeld corpus: **LOL** marks)
 
+# Screenplay markers (see textgen/text/screenplay.py): written in script text exactly as the token.
+SCENE = "<scene>"  # before a scene heading's words
+ACTION = "<action>"  # before an action paragraph
+TRANSITION = "<transition>"  # before a transition (CUT TO:)
+CENTERED = "<centered>"  # before centred text (>THE END<)
+LYRIC = "<lyric>"  # before each line of a lyric (~)
+VO = "<vo>"  # cue extensions, right after the speaker token: (V.O.)
+OS = "<os>"  # (O.S.)
+OC = "<oc>"  # (O.C.)
+CONTD = "<contd>"  # (CONT'D)
+EXT = "<ext>"  # any other extension, followed by its words in parentheses: <ext> (on the radio)
+DUAL = "<dual>"  # the second speech of a dual dialogue (^)
+ELEMENT_MARKERS: tuple[str, ...] = (SCENE, ACTION, TRANSITION, CENTERED, LYRIC)
+EXTENSION_MARKERS: tuple[str, ...] = (VO, OS, OC, CONTD, EXT)
+SCREENPLAY_MARKERS: tuple[str, ...] = (*ELEMENT_MARKERS, *EXTENSION_MARKERS, DUAL)
+
 # Text markers that map to single tokens (and back).
 LAUGH_TEXT = "[laughter]"
 EOS_TEXT = "<|endoftext|>"
-MARKERS: dict[str, str] = {LAUGH_TEXT: LAUGH, EOS_TEXT: EOS}
+MARKERS: dict[str, str] = {LAUGH_TEXT: LAUGH, EOS_TEXT: EOS, **{m: m for m in SCREENPLAY_MARKERS}}
 MARKER_TEXT: dict[str, str] = {v: k for k, v in MARKERS.items()}
 
 # The classic table, plus the multi-character punctuation spaCy keeps whole.
@@ -90,6 +106,10 @@ def speaker_token(name: str) -> str:
     return "_".join(name.split()) + ":"
 
 
+MAX_SPEAKER_WORDS = 3  # a longer name is written with ``_`` between its words (so it reads back as one speaker)
+
+
 def speaker_name(token: str) -> str:
-    """Inverse of :func:`speaker_token`."""
-    return token[:-1].replace("_", " ")
+    """Inverse of :func:`speaker_token` (a name of more than three words keeps its ``_``)."""
+    name = token[:-1]
+    return name if name.count("_") >= MAX_SPEAKER_WORDS else name.replace("_", " ")

@@ -7,7 +7,8 @@ Rules, in order, per line (lines as ``str.splitlines`` counts them):
   joined with it) and adds no break around itself;
 * ``speaker:`` at the start of a line (a name of at most three words) is one speaker token
   ``speaker:``, distinct from the word ``speaker``;
-* ``[laughter]`` is the laugh token ``<laugh>``;
+* ``[laughter]`` is the laugh token ``<laugh>``; the screenplay markers (``<scene>``, ``<action>``,
+  ``<vo>``, ... in :mod:`textgen.text.symbols`) are written as their own token;
 * the rest goes through spaCy; whitespace tokens are dropped, tokens made only of symbols become
   named tokens (``||comma||``), everything else is a word. No token contains whitespace.
 """
@@ -25,6 +26,12 @@ from textgen.text import symbols
 _SPEAKER = re.compile(r"^\s*([^\W\d_][\w.'&\-]*(?: [\w.'&\-]+){0,2})\s*:(?=\s|$)")
 _PIPES = re.compile(r"(\|+)")
 _MARKER = re.compile("(" + "|".join(re.escape(m) for m in symbols.MARKERS) + ")")
+
+
+def is_speaker_name(name: str) -> bool:
+    """True if ``name: ...`` at the start of a line reads as the speaker ``name`` (at most three words)."""
+    match = _SPEAKER.match(f"{name}: x")
+    return match is not None and match.group(1) == name
 
 
 @dataclass(frozen=True)
