@@ -75,7 +75,8 @@ def test_installed_wheel_runs_shipped_pipelines_from_another_folder(wheel: Path,
     textgen = [str(py), "-m", "textgen"]
     work = tmp_path / "elsewhere"
     work.mkdir()
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "200"}
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # the wheel, not a checkout on the path
+    env |= {"OMP_NUM_THREADS": "1", "COLUMNS": "200"}
     where = subprocess.run(
         [str(py), "-c", "import textgen; print(textgen.__file__)"], cwd=work, capture_output=True, text=True, env=env
     )

@@ -258,3 +258,11 @@ def test_any_screenplay_round_trips(elements: list[Element]) -> None:
     assert _squash(elements_from_tokens(tokens)) == _squash(elements)
     fountain = render_fountain(tokens, restore_case=False)
     assert _squash(parse_fountain(fountain).elements) == _squash(elements), fountain
+
+
+def test_a_dual_cue_whose_half_is_all_lyrics_stays_dual() -> None:
+    """fountain-py pairs no dual dialogue when the right half holds only lyrics (found by the property test)."""
+    from textgen.corpus.screenplay.fountain import parse_fountain
+
+    speeches = [e for e in parse_fountain("INT. RAIN\n\nEDWARD\nrain\n\nEDWARD ^\n~rain\n").elements if e.speaker]
+    assert [e.dual for e in speeches] == [False, True]

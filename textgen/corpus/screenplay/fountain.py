@@ -134,6 +134,7 @@ def parse_fountain(text: str, name: str = "document") -> Script:
     script = Script([], title_page)
     script.dropped.update({"notes": len(_NOTE.findall(text)), "boneyard": len(_BONEYARD.findall(text))})
     speech: tuple[Any, list[Any], bool] | None = None  # cue, its parts so far, dual
+    forced_lines = forced.split("\n")
     last_line = -1
 
     def flush() -> None:
@@ -151,8 +152,9 @@ def parse_fountain(text: str, name: str = "document") -> Script:
             speech[1].append(el)
         else:
             flush()
-            if kind == "character":
-                speech = (el, [], False)
+            if kind == "character":  # a `^` cue that fountain-py did not pair (its half is all lyrics)
+                source = forced_lines[line - 1] if 0 < line <= len(forced_lines) else ""
+                speech = (el, [], source.rstrip().endswith("^"))
             elif kind == "dual_dialogue":  # the right half stays open: fountain-py leaves its lyrics outside
                 m = el.metadata
                 left = _reparsed_block(forced, int(m["left_character"].line_number or 0))
