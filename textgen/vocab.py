@@ -112,7 +112,7 @@ class Vocab:
             return self.stoi[word]
         close = self.suggest(word)
         hint = f"; closest: {', '.join(close)}" if close else ""
-        raise UnknownWordError(f"{word!r} is not in the vocabulary{hint}")
+        raise UnknownWordError(f"{word!r} is not in the vocabulary{hint}", word, close)
 
     def suggest(self, word: str, n: int = 5) -> list[str]:
         """Closest vocabulary entries by spelling (frequent entries first among ties)."""
