@@ -1,7 +1,7 @@
 """``textgen serve``: a local web page and HTTP API to prime, sample and see what the model thinks.
 
 ``config`` (the server's settings), ``runs`` (the served runs by name), ``plan`` (a request -> the
-``generate`` step's config), ``worker`` (one generation at a time per model), ``stream`` and
+``generate`` step's config), ``worker`` (one generation at a time per device), ``stream`` and
 ``layout`` (server-sent tokens laid out as a script), ``errors``, ``app`` (the FastAPI app) and
 ``server`` (uvicorn on a bound socket); the page is ``static/``. It sits beside the CLI: it calls
 the ``generate`` step and the library, and nothing below imports it.

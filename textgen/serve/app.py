@@ -55,7 +55,7 @@ def create_app(registry: Registry, config: ServeConfig | None = None) -> FastAPI
 
     @app.get("/healthz", response_model=schemas.HealthOut, summary="Liveness and each run's queue")
     async def healthz() -> dict[str, Any]:
-        return {"status": "ok", "runs": {name: run.worker.counters.to_dict() for name, run in registry.runs.items()}}
+        return {"status": "ok", "runs": {name: run.counters.to_dict() for name, run in registry.runs.items()}}
 
     @app.get("/api/runs", response_model=schemas.RunsOut, summary="The served runs")
     async def runs() -> dict[str, Any]:
@@ -79,9 +79,7 @@ def create_app(registry: Registry, config: ServeConfig | None = None) -> FastAPI
         the same text. One prime gives an object, several a list."""
         p = _plan(body, registry, cfg)
         job = worker.Job(cfg.timeout)
-        future = p.run.worker.submit(
-            lambda j: produce(p.run.root, p.config, generator=p.run.generator, on_step=j.check), job
-        )
+        future = p.run.submit(lambda j: produce(p.run.root, p.config, generator=p.run.generator, on_step=j.check), job)
         try:
             result = await worker.wait(future, job, request.is_disconnected)
         except Exception as exc:
@@ -101,8 +99,8 @@ def create_app(registry: Registry, config: ServeConfig | None = None) -> FastAPI
         config = replace(p.config, explain=True)
         job = worker.Job(cfg.timeout)
         pipe = stream.Pipe()
-        ahead = p.run.worker.counters.queued + p.run.worker.counters.running
-        future = p.run.worker.submit(lambda j: stream.run_stream(p.run, config, j, pipe.put), job)
+        ahead = p.run.worker.pending
+        future = p.run.submit(lambda j: stream.run_stream(p.run, config, j, pipe.put), job)
         future.add_done_callback(pipe.close)
 
         def close() -> None:

@@ -16,7 +16,7 @@ from textgen import io
 from textgen.decode.render import proper_names
 from textgen.errors import MissingArtifactError
 from textgen.rundir import DEFAULT_RUN_DIR, RunDir
-from textgen.serve.worker import Worker
+from textgen.serve.worker import Counters, Worker
 from textgen.text import symbols
 
 TOP_SPEAKERS = 12
@@ -38,17 +38,19 @@ class UnknownRun(LookupError):
 
 @dataclass
 class ServedRun:
-    """One loaded run: its generator, its word vectors (if trained) and the worker that serialises it."""
+    """One loaded run: its generator, its word vectors (if trained) and its device's worker."""
 
     name: str
     root: Path
     generator: Any  # textgen.decode.generator.TextGenerator
+    worker: Worker  # shared by every run on the same device
     index: Any = None  # textgen.embeddings.query.VectorIndex, or None without embeddings
     names: frozenset[str] = frozenset()  # words capitalised everywhere (the layout's truecasing)
-    worker: Worker = field(init=False)
+    counters: Counters = field(default_factory=Counters)
 
-    def __post_init__(self) -> None:
-        self.worker = Worker(self.name)
+    def submit(self, fn: Any, job: Any) -> Any:
+        """Queue ``fn(job)`` on this run's worker (a ``concurrent.futures.Future``)."""
+        return self.worker.submit(fn, job, self.counters)
 
     @property
     def vocab(self) -> Any:
@@ -130,8 +132,8 @@ class Registry:
         return run
 
     def close(self) -> None:
-        for run in self.runs.values():
-            run.worker.close()
+        for worker in {id(run.worker): run.worker for run in self.runs.values()}.values():
+            worker.close()
 
 
 def load_registry(run_dirs: tuple[str, ...], device: str = "auto") -> Registry:
@@ -146,10 +148,15 @@ def load_registry(run_dirs: tuple[str, ...], device: str = "auto") -> Registry:
             "or pass --run-dir DIR (repeat for several runs)"
         )
     runs = []
+    workers: dict[str, Worker] = {}
     for root, name in zip(roots, run_names(roots), strict=True):
         generator = load(root, device=device)
+        where = str(generator.device)
+        if where not in workers:
+            workers[where] = Worker(where.replace(":", ""))
+        worker = workers[where]
         rd = RunDir.of(root)
         index = VectorIndex.load(root) if (rd / "embeddings.safetensors").is_file() else None
         names = proper_names(generator.vocab) if generator.vocab.tokenizer.lowercase else frozenset()
-        runs.append(ServedRun(name, root, generator, index, names))
+        runs.append(ServedRun(name, root, generator, worker, index, names))
     return Registry(runs)

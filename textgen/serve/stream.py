@@ -5,7 +5,7 @@ distribution each step): its text is that of ``POST /api/generate`` with ``"expl
 ``textgen generate --explain --json`` with the same seed. Events, each ``event: NAME`` and one
 ``data:`` line of JSON:
 
-* ``queued`` ``{ahead}``: requests before this one on the same run;
+* ``queued`` ``{ahead}``: requests before this one on the same device (all runs there share one thread);
 * ``start`` ``{prime_index, prime, seed, prime_tokens, prime_pieces, num_samples, attention}``;
 * ``token`` ``{prime_index, sample, index, position, token, id, kind, text, prob, entropy_bits,
   alternatives: [{token, text, prob}], attention?: {start, weights}}``, where ``kind``/``text`` lay the

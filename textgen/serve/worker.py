@@ -1,8 +1,10 @@
-"""One generation at a time per model: a single worker thread per served run, requests queued in order.
+"""One generation at a time per device: a single worker thread per device, requests queued in order.
 
-A model's decoding state (the stepper's buffers, prepared kernels, torch's thread setting) is not
-meant to be shared by two loops at once, so each run gets one thread and requests wait their turn
-without holding a thread. A :class:`Job` is how a request reaches into its running generation:
+A model's decoding state (the stepper's buffers, prepared kernels) is not meant to be shared by two
+loops at once, and torch's CPU thread count is process-wide (the loop sets it to one for a single
+stream): two CPU loops side by side would change each other's arithmetic, so the same seed could
+give other probabilities. So every run on a device shares that device's one thread, and requests
+wait their turn without holding a thread. A :class:`Job` is how a request reaches into its running generation:
 its decoding loop calls :meth:`Job.check` every step, which stops it (by raising) once the client
 has gone, the request's time is up or the server is stopping.
 """
@@ -61,7 +63,7 @@ class Job:
 
 @dataclass
 class Counters:
-    """What a worker has done, for ``/healthz``."""
+    """What one run's requests have come to, for ``/healthz``."""
 
     queued: int = 0
     running: int = 0
@@ -75,43 +77,47 @@ class Counters:
 
 
 class Worker:
-    """A single thread that runs one run's generations in the order they were submitted."""
+    """A single thread that runs the generations of one device's runs in the order they were submitted."""
 
     def __init__(self, name: str) -> None:
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"textgen-serve-{name}")
         self._stopping = threading.Event()
         self._lock = threading.Lock()  # guards the counters (the loop thread and the worker both update them)
-        self.counters = Counters()
+        self.pending = 0  # queued or running, every run on this worker
 
-    def _count(self, **changes: int) -> None:
+    def _count(self, counters: Counters, pending: int = 0, **changes: int) -> None:
         with self._lock:
+            self.pending += pending
             for name, delta in changes.items():
-                setattr(self.counters, name, getattr(self.counters, name) + delta)
+                setattr(counters, name, getattr(counters, name) + delta)
 
-    def submit(self, fn: Callable[[Job], T], job: Job) -> concurrent.futures.Future[T]:
-        """Queue ``fn(job)``; it does not start once the job was cancelled or its time is up."""
+    def submit(self, fn: Callable[[Job], T], job: Job, counters: Counters) -> concurrent.futures.Future[T]:
+        """Queue ``fn(job)``, counted in ``counters``; it does not start once the job was cancelled or
+        its time is up."""
         job.stopping = self._stopping
-        self._count(queued=1)
+        self._count(counters, pending=1, queued=1)
 
         def run() -> T:
-            self._count(queued=-1, running=1)
+            self._count(counters, queued=-1, running=1)
             try:
                 job.check()
                 result = fn(job)
             except Cancelled:
-                self._count(running=-1, cancelled=1)
+                self._count(counters, pending=-1, running=-1, cancelled=1)
                 raise
             except TimedOut:
-                self._count(running=-1, timed_out=1)
+                self._count(counters, pending=-1, running=-1, timed_out=1)
                 raise
             except BaseException:
-                self._count(running=-1, failed=1)
+                self._count(counters, pending=-1, running=-1, failed=1)
                 raise
-            self._count(running=-1, finished=1)
+            self._count(counters, pending=-1, running=-1, finished=1)
             return result
 
         future = self._pool.submit(run)
-        future.add_done_callback(lambda f: self._count(queued=-1, cancelled=1) if f.cancelled() else None)
+        future.add_done_callback(
+            lambda f: self._count(counters, pending=-1, queued=-1, cancelled=1) if f.cancelled() else None
+        )
         return future
 
     def close(self) -> None:
