@@ -36,6 +36,7 @@ def serve_cmd(given: dict[str, Any]) -> None:
             f"run {run.name!r}: {run.root} ({info['architecture']}, val_bpb {bpb}, {info['vocab_size']:,} tokens)",
             markup=False,
             highlight=False,
+            soft_wrap=True,
         )
     if not config.loopback:
         err_console.print(
@@ -43,6 +44,8 @@ def serve_cmd(given: dict[str, Any]) -> None:
             markup=False,
         )
     address = server.url(sock)
-    console.print(f"serving at {address}/ (API docs: {address}/docs); Ctrl-C stops", markup=False, highlight=False)
+    console.print(
+        f"serving at {address}/ (API docs: {address}/docs); Ctrl-C stops", markup=False, highlight=False, soft_wrap=True
+    )
     server.serve(create_app(registry, config), sock)
-    console.print("stopped", markup=False, highlight=False)
+    console.print("stopped", markup=False, highlight=False, soft_wrap=True)
