@@ -54,6 +54,9 @@ def test_the_wheel_carries_the_registry_fixture_and_pipelines(wheel: Path) -> No
         "textgen/data/pipelines/smoke.yaml",
         "textgen/data/pipelines/seinfeld.yaml",
         "textgen/py.typed",
+        "textgen/serve/static/index.html",
+        "textgen/serve/static/app.js",
+        "textgen/serve/static/app.css",
     ):
         assert name in names, name
 

@@ -6,6 +6,8 @@ what went wrong and what to do next.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class TextgenError(Exception):
     """Base class: a failed run (exit code 1)."""
@@ -60,7 +62,12 @@ class VocabularyError(TextgenError):
 
 
 class UnknownWordError(VocabularyError, InputError):
-    """A word is not in the vocabulary; the message lists the closest entries."""
+    """A word is not in the vocabulary; the message lists the closest entries (also in ``suggestions``)."""
+
+    def __init__(self, message: str, word: str | None = None, suggestions: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.word = word
+        self.suggestions = list(suggestions)
 
 
 class DeviceError(TextgenError):

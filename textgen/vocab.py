@@ -112,12 +112,14 @@ class Vocab:
             return self.stoi[word]
         close = self.suggest(word)
         if close:
-            raise UnknownWordError(f"{word!r} is not in the vocabulary; closest: {', '.join(close)}")
+            raise UnknownWordError(f"{word!r} is not in the vocabulary; closest: {', '.join(close)}", word, close)
         speakers = [t for t in self.itos if is_speaker(t)][:4]
         example = f"; speakers here: {', '.join(s[:-1] for s in speakers)}" if speakers else ""
         raise UnknownWordError(
             f"{word!r} is not in the vocabulary and nothing there is spelled like it; "
-            f"use words of the corpus{example}"
+            f"use words of the corpus{example}",
+            word,
+            [s[:-1] for s in speakers],
         )
 
     def suggest(self, word: str, n: int = 5) -> list[str]:

@@ -17,7 +17,7 @@ import torch
 
 from textgen import device as devices
 from textgen.decode.kernels import Precision, check_precision
-from textgen.decode.loop import Decoded, DecodeOptions, decode
+from textgen.decode.loop import Decoded, DecodeOptions, OnStep, decode
 from textgen.decode.render import prime_tokens, proper_names, render
 from textgen.decode.sampling import Sampler, structural_mask
 from textgen.decode.settings import MAX_LENGTH, MAX_SAMPLES, SamplingSettings
@@ -125,6 +125,7 @@ class TextGenerator:
         restore_case: bool = True,
         exact_sampling: bool = False,
         precision: Precision | Literal["auto"] | None = None,
+        on_step: OnStep | None = None,
     ) -> Generation:
         """Write ``num_samples`` continuations of ``prime`` (one batch); same seed, same text on CPU.
 
@@ -133,7 +134,8 @@ class TextGenerator:
         ``precision`` is the arithmetic of the LSTM steps and that output layer
         (:mod:`textgen.decode.kernels`): ``fp32`` is the model's own; ``bf16`` and ``int8`` are faster
         with a small, measured error on the probabilities; ``auto`` (the default) is int8 on x86 CPUs and
-        fp32 elsewhere, and fp32 with ``explain``.
+        fp32 elsewhere, and fp32 with ``explain``. ``on_step`` sees each step as it is sampled
+        (:class:`textgen.decode.loop.StepView`; ``textgen serve`` streams from it).
         """
         settings = SamplingSettings(temperature, top_k, top_p, repetition_penalty, greedy, exact_sampling).validate()
         _check_counts(length, max_turns, num_samples)
@@ -160,7 +162,7 @@ class TextGenerator:
             precision=chosen,
             attention=explain and self.arch == "attention",
         )
-        decoded = decode(self.model, ids, sampler, num_samples, opts)
+        decoded = decode(self.model, ids, sampler, num_samples, opts, on_step)
         record = settings.to_dict() | {
             "length": length,
             "max_turns": max_turns,

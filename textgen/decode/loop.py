@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,6 +84,24 @@ def fast_steps(device: torch.device) -> Iterator[None]:
             yield
 
 
+@dataclass(frozen=True)
+class StepView:
+    """One decoding step as ``decode(..., on_step=...)`` sees it: views into the loop's buffers, on the
+    decode device, valid during the call only (copy what you keep; never modify them)."""
+
+    step: int
+    ids: Tensor  # [B] the token chosen at this step (<pad> for streams that had stopped)
+    kept: Tensor  # [B] bool: the token belongs to the stream's output (not after its stop, not a dropped speaker)
+    token_logp: Tensor  # [B] the model's log-probability of each chosen token
+    entropy: Tensor | None = None  # [B] nats (with ``stats``)
+    top_ids: Tensor | None = None  # [B, n] (with ``stats``)
+    top_logp: Tensor | None = None  # [B, n]
+    attention: Tensor | None = None  # [B, W] (with ``attention``)
+
+
+OnStep = Callable[[StepView], None]
+
+
 def _forward(model: Any, tokens: Tensor, state: Any, attention: bool) -> tuple[Tensor, Any, Tensor | None]:
     if attention:
         hidden, state, attn = model(tokens, state, return_attention=True)
@@ -104,8 +122,19 @@ def _feed_prime(model: Any, prime: Tensor, batch: int, attention: bool) -> tuple
     return hidden[:, -1:], state, None if attn is None else attn[:, -1:]
 
 
-def decode(model: Any, prime_ids: Sequence[int], sampler: Sampler, num_samples: int, opts: DecodeOptions) -> Decoded:
-    """Generate up to ``opts.max_length`` tokens after ``prime_ids`` for ``num_samples`` streams."""
+def decode(
+    model: Any,
+    prime_ids: Sequence[int],
+    sampler: Sampler,
+    num_samples: int,
+    opts: DecodeOptions,
+    on_step: OnStep | None = None,
+) -> Decoded:
+    """Generate up to ``opts.max_length`` tokens after ``prime_ids`` for ``num_samples`` streams.
+
+    ``on_step`` sees every step as it is sampled (:class:`StepView`), for streaming; an exception it
+    raises stops decoding and propagates. Without it the loop does exactly the same work.
+    """
     device = sampler.device
     b, n = num_samples, opts.max_length
     prime = torch.tensor([list(prime_ids)], dtype=torch.long, device=device)
@@ -149,6 +178,8 @@ def decode(model: Any, prime_ids: Sequence[int], sampler: Sampler, num_samples: 
                 eos_hit |= ended & is_eos
                 stop_at = torch.where(ended, step + keep.long(), stop_at)
                 done |= ended
+                if on_step is not None:
+                    on_step(_view(step, ids, stop_at, token_logp, entropy, top_ids, top_logp, attn_rows))
                 prev = nxt
                 steps = step + 1
                 if step + 1 == n or ((step + 1) % check_every == 0 and bool(done.all())):
@@ -175,6 +206,28 @@ def decode(model: Any, prime_ids: Sequence[int], sampler: Sampler, num_samples: 
         top_ids=None if top_ids is None else top_ids[:, :width].cpu(),
         top_logp=None if top_logp is None else top_logp[:, :width].cpu(),
         attention=torch.stack(attn_rows[:width], dim=1).cpu() if attn_rows else None,
+    )
+
+
+def _view(
+    step: int,
+    ids: Tensor,
+    stop_at: Tensor,
+    token_logp: Tensor,
+    entropy: Tensor | None,
+    top_ids: Tensor | None,
+    top_logp: Tensor | None,
+    attn_rows: list[Tensor],
+) -> StepView:
+    return StepView(
+        step=step,
+        ids=ids[:, step],
+        kept=stop_at > step,
+        token_logp=token_logp[:, step],
+        entropy=None if entropy is None else entropy[:, step],
+        top_ids=None if top_ids is None else top_ids[:, step],
+        top_logp=None if top_logp is None else top_logp[:, step],
+        attention=attn_rows[-1] if attn_rows else None,
     )
 
 

@@ -84,30 +84,38 @@ def proper_names(vocab: Vocab) -> frozenset[str]:
 
 def truecase(tokens: Sequence[str], names: frozenset[str] = frozenset()) -> list[str]:
     """Capitalise speaker names, sentence starts, ``i`` and ``names`` (stage directions keep their case)."""
-    out: list[str] = []
-    start, saved, depth = True, True, 0
-    for token in tokens:
+    caser = TrueCaser(names)
+    return [caser.feed(token) for token in tokens]
+
+
+class TrueCaser:
+    """:func:`truecase` one token at a time (a token's case depends only on the tokens before it)."""
+
+    def __init__(self, names: frozenset[str] = frozenset()) -> None:
+        self.names = names
+        self.start, self.saved, self.depth = True, True, 0
+
+    def feed(self, token: str) -> str:
         text = symbols.punct_text(token)
         if token in _BREAKS:
-            start, depth = True, 0
+            self.start, self.depth = True, 0
         elif symbols.is_speaker(token):
             token = "_".join(_cap(part) for part in token[:-1].split("_")) + ":"
-            start = True
+            self.start = True
         elif text == "(":
-            saved, depth = start, depth + 1
+            self.saved, self.depth = self.start, self.depth + 1
         elif text == ")":
-            depth = max(0, depth - 1)
-            start = saved if depth == 0 else start
+            self.depth = max(0, self.depth - 1)
+            self.start = self.saved if self.depth == 0 else self.start
         elif text is not None:
-            if text in _SENTENCE_END and depth == 0:
-                start = True
+            if text in _SENTENCE_END and self.depth == 0:
+                self.start = True
         elif token not in symbols.MARKER_TEXT and token not in (symbols.PAD, symbols.UNK):
-            if token == "i" or token in names or (start and depth == 0):
+            if token == "i" or token in self.names or (self.start and self.depth == 0):
                 token = _cap(token)
-            if any(c.isalnum() for c in token) and depth == 0:
-                start = False
-        out.append(token)
-    return out
+            if any(c.isalnum() for c in token) and self.depth == 0:
+                self.start = False
+        return token
 
 
 def _cap(word: str) -> str:

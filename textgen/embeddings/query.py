@@ -43,7 +43,7 @@ class VectorIndex:
             return i
         if i is not None:
             raise UnknownWordError(
-                f"{word!r} is in the vocabulary but too rare to have a vector; lower --min-count and retrain"
+                f"{word!r} is in the vocabulary but too rare to have a vector; lower --min-count and retrain", word
             )
         self.vocab.require(word)  # raises with suggestions
         raise UnknownWordError(f"{word!r} is not in the vocabulary")  # pragma: no cover

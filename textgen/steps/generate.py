@@ -8,6 +8,7 @@ with ``format: fountain``): the same bytes.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -108,9 +109,17 @@ def _fountain(samples: list[Any], generator: Any) -> str:
 
 
 def produce(
-    run_dir: Path, config: GenerateConfig, progress: Progress = no_progress, generator: Any = None
+    run_dir: Path,
+    config: GenerateConfig,
+    progress: Progress = no_progress,
+    generator: Any = None,
+    on_step: Callable[[Any], None] | None = None,
 ) -> GenerateResult:
-    """Generate from every prime (prime ``i`` with seed ``seed + i``); nothing is written."""
+    """Generate from every prime (prime ``i`` with seed ``seed + i``); nothing is written.
+
+    ``on_step`` is handed to each prime's decoding loop (:class:`textgen.decode.loop.StepView`; its
+    step 0 starts the next prime).
+    """
     import secrets
 
     from textgen.decode.generator import load
@@ -135,6 +144,7 @@ def produce(
                 explain=config.explain,
                 exact_sampling=s.exact_sampling,
                 precision=config.precision,  # type: ignore[arg-type]  (checked by generate)
+                on_step=on_step,
             )
         )
         progress("status", {"message": f"prime {prime!r}: {config.num_samples} sample(s)"})
