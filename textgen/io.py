@@ -98,12 +98,21 @@ def read_npy(path: str | os.PathLike[str], mmap: bool = True) -> np.ndarray:
         raise ArtifactError(f"{path} is corrupt ({exc}); rerun `textgen build-vocab`") from exc
 
 
-def save_tensors(path: str | os.PathLike[str], tensors: dict[str, Any], metadata: dict[str, str] | None = None) -> None:
-    """Atomically write torch tensors as safetensors."""
-    from safetensors.torch import save_file
+def _canonical_safetensors(data: bytes) -> bytes:
+    """``data`` with its JSON header key-sorted: safetensors writes ``__metadata__`` in hash order, which
+    changes from process to process, so a seeded run would not be byte-identical otherwise."""
+    n = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8 : 8 + n])
+    text = json.dumps(header, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    text += b" " * (-len(text) % 8)  # the data section stays 8-byte aligned, as safetensors writes it
+    return len(text).to_bytes(8, "little") + text + data[8 + n :]
 
-    with atomic_path(path) as tmp:
-        save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata=metadata)
+
+def save_tensors(path: str | os.PathLike[str], tensors: dict[str, Any], metadata: dict[str, str] | None = None) -> None:
+    """Atomically write torch tensors as safetensors (same tensors and metadata, same bytes)."""
+    from safetensors.torch import save
+
+    write_bytes(path, _canonical_safetensors(save({k: v.contiguous() for k, v in tensors.items()}, metadata=metadata)))
 
 
 def load_tensors(path: str | os.PathLike[str], device: str = "cpu") -> dict[str, Any]:
