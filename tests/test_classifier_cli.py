@@ -212,3 +212,19 @@ def test_a_failed_rerun_leaves_the_previous_classifier_intact(names_run: Path, t
     _one_line_error(_run("train-classifier", "--run-dir", str(run), "--data", str(folder), *FAST))
     assert {name: (run / name).read_bytes() for name in before} == before
     assert not (run / ".staging").exists()
+
+
+@pytest.mark.parametrize(
+    "command,cls",
+    [("classify", "ClassifyConfig"), ("evaluate-classifier", "EvaluateClassifierConfig"),
+     ("evaluate-generation", "EvaluateGenerationConfig")],
+)  # fmt: skip
+def test_the_read_only_commands_derive_their_options_from_a_config(command: str, cls: str) -> None:
+    from textgen import options
+    from textgen.classify import config
+
+    res = runner.invoke(app, [command, "--help"], env={"COLUMNS": "300"})
+    assert res.exit_code == 0, res.output
+    flags = set(re.findall(r"(--[a-z][a-z0-9-]*)", res.output))
+    leaves = options.leaves(getattr(config, cls))
+    assert leaves and {options.cli_flag(leaf.name, leaf) for leaf in leaves} <= flags

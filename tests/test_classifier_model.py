@@ -115,3 +115,23 @@ def test_a_damaged_or_missing_classifier_is_an_artifact_error(names_run: Path, t
     io.save_tensors(run / "classifier.safetensors", {"w": torch.zeros(1)}, metadata={"format": "other"})
     with pytest.raises(ArtifactError, match="is not a textgen classifier"):
         textgen.load_classifier(run)
+
+
+def test_save_tensors_writes_the_same_bytes_for_the_same_metadata(tmp_path: Path) -> None:
+    """safetensors writes its metadata in hash order; textgen.io sorts the header so seeded runs repeat."""
+    from safetensors import safe_open
+
+    from textgen import io
+
+    meta = {k: f"value {k} ü" for k in ("format", "labels", "codec", "shape", "config", "zeta", "alpha")}
+    tensors = {"b.weight": torch.arange(6.0).reshape(2, 3), "a": torch.ones(5, dtype=torch.int64)}
+    blobs = []
+    for i in range(6):
+        order = dict(reversed(meta.items())) if i % 2 else meta
+        io.save_tensors(tmp_path / f"{i}.safetensors", tensors, metadata=order)
+        blobs.append((tmp_path / f"{i}.safetensors").read_bytes())
+    assert len(set(blobs)) == 1
+    header_len = int.from_bytes(blobs[0][:8], "little")
+    assert header_len % 8 == 0
+    with safe_open(str(tmp_path / "0.safetensors"), framework="pt") as fh:
+        assert fh.metadata() == meta and torch.equal(fh.get_tensor("b.weight"), tensors["b.weight"])
