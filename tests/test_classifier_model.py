@@ -135,3 +135,9 @@ def test_save_tensors_writes_the_same_bytes_for_the_same_metadata(tmp_path: Path
     assert header_len % 8 == 0
     with safe_open(str(tmp_path / "0.safetensors"), framework="pt") as fh:
         assert fh.metadata() == meta and torch.equal(fh.get_tensor("b.weight"), tensors["b.weight"])
+
+
+def test_the_thread_setting_does_not_leak_into_the_next_step(tmp_path: Path) -> None:
+    before = torch.get_num_threads()
+    train_names(tmp_path / "run", epochs=1, threads=before + 1)
+    assert torch.get_num_threads() == before

@@ -2,7 +2,7 @@
 
 Sized by the number of labels so that 18 stay readable; cells are annotated with the row share in
 percent when there are at most 24 labels. The PNG has no timestamp, so the same scores give the
-same bytes (matplotlib Agg).
+same bytes (matplotlib Agg). A cell with examples but under 0.5% reads ``<1``.
 """
 
 from __future__ import annotations
@@ -33,14 +33,15 @@ def plot_confusion(
     ax.set_xticks(range(n), labels=list(labels), rotation=45, ha="right", rotation_mode="anchor")
     ax.set_yticks(range(n), labels=[f"{lab} ({int(t)})" for lab, t in zip(labels, totals[:, 0], strict=True)])
     ax.set_xlabel("predicted label")
-    ax.set_ylabel("true label (its examples in the split)")
+    ax.set_ylabel("true label (examples)")
     ax.set_title(title)
     if n <= 24:
         for i in range(n):
             for j in range(n):
                 if counts[i, j]:
                     share = shares[i, j]
-                    ax.text(j, i, f"{100 * share:.0f}", ha="center", va="center", fontsize=8,
+                    text = f"{100 * share:.0f}" if share >= 0.005 else "<1"
+                    ax.text(j, i, text, ha="center", va="center", fontsize=8,
                             color="white" if share > 0.55 else "black")  # fmt: skip
     bar = fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     bar.set_label("share of the row (%)")

@@ -43,6 +43,22 @@ class ClassifierResult:
     notes: list[str] = field(default_factory=list)
 
 
+def _relay(progress: Progress) -> Progress:
+    """Training events with a one-line ``message`` (the pipeline prints those)."""
+
+    def relay(kind: str, info: dict[str, Any]) -> None:
+        if kind == "start":
+            info = {**info, "message": f"training on {info['device']}: {info['examples']:,} examples, "
+                                       f"{info['batches']:,} batches an epoch"}  # fmt: skip
+        elif kind == "epoch":
+            best = " (best)" if info["improved"] else ""
+            info = {**info, "message": f"epoch {info['epoch']}: {info['scored_on']} macro-F1 "
+                                       f"{info['dev_macro_f1']:.4f}{best}, {info['seconds']:.0f} s"}  # fmt: skip
+        progress(kind, info)
+
+    return relay
+
+
 def run(run_dir: Path, config: TrainClassifierConfig, progress: Progress = no_progress) -> ClassifierResult:
     """Read, split, train, score on test, and write the artifacts into ``run_dir``."""
     from textgen.classify.artifact import CARD, WEIGHTS, Classifier, save_classifier
@@ -74,7 +90,7 @@ def run(run_dir: Path, config: TrainClassifierConfig, progress: Progress = no_pr
             vectors = rd / "embeddings.safetensors"
     else:
         codec = Codec.build(level, split.texts("train"), examples.tokenizer)
-    result = fit(split, codec, config.model, config.train, vectors=vectors, vocab=vocab, progress=progress)
+    result = fit(split, codec, config.model, config.train, vectors=vectors, vocab=vocab, progress=_relay(progress))
     flat = options.flatten(config)
     flat["level"] = level  # what "auto" became
     save_split(rd / SPLIT_FILE, split, examples.source)
