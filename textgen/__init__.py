@@ -6,6 +6,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from textgen.classify.artifact import Classifier
     from textgen.decode.generator import TextGenerator
 
 __version__ = "0.1.0"
@@ -17,5 +18,15 @@ def load(run_dir: str | os.PathLike[str] | None = None, device: Any = "auto") ->
     Imports torch on first use, so ``import textgen`` stays light.
     """
     from textgen.decode.generator import load as _load
+
+    return _load(run_dir, device=device)
+
+
+def load_classifier(run_dir: str | os.PathLike[str] | None = None, device: Any = "auto") -> Classifier:
+    """The trained classifier of ``run_dir``: ``textgen.load_classifier("runs/names").predict(["Nakamura"])``.
+
+    Imports torch on first use, like :func:`load`.
+    """
+    from textgen.classify.artifact import load_classifier as _load
 
     return _load(run_dir, device=device)

@@ -26,12 +26,14 @@ LOCK_FILE = ".textgen.lock"
 VOCAB_FILES = ("vocab.json", "train_ids.npy", "val_ids.npy", "corpus.json")
 EMBEDDING_FILES = ("embeddings.safetensors", "embeddings.json", "vectors.txt")
 GENERATOR_FILES = ("generator.safetensors", "generator.json")
+CLASSIFIER_FILES = ("classifier.safetensors", "classifier.json", "classifier_split.json", "classifier_metrics.json")
 
 # file name -> the step (and command) that writes it
 WRITERS: dict[str, str] = {
     **dict.fromkeys(VOCAB_FILES, "build-vocab"),
     **dict.fromkeys(EMBEDDING_FILES, "train-embeddings"),
     **dict.fromkeys((*GENERATOR_FILES, "metrics.jsonl", "generator.resume.pt"), "train-generator"),
+    **dict.fromkeys((*CLASSIFIER_FILES, "confusion.png"), "train-classifier"),
 }
 
 

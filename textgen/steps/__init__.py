@@ -1,4 +1,4 @@
-"""The steps, one module each, in the order data flows: corpus -> ids -> vectors -> weights -> text.
+"""The steps, one module each, in the order data flows: corpus -> ids -> vectors -> (classifier) -> weights -> text.
 
 ``STEPS`` is the closed registry; the CLI commands, the pipeline stages and the lock entries use
 these names. Run a step with :func:`textgen.steps.execute.run_step`.
@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from textgen.steps import build_vocab, generate, train_embeddings, train_generator
+from textgen.steps import build_vocab, generate, train_classifier, train_embeddings, train_generator
 from textgen.steps.base import Step
 
+# train-classifier reads the vectors (after train-embeddings) and needs nothing of the generator
 STEPS: dict[str, Step[Any]] = {
-    step.name: step for step in (build_vocab.STEP, train_embeddings.STEP, train_generator.STEP, generate.STEP)
+    step.name: step
+    for step in (build_vocab.STEP, train_embeddings.STEP, train_classifier.STEP, train_generator.STEP, generate.STEP)
 }
 
 __all__ = ["STEPS", "Step", "run"]

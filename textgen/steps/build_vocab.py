@@ -163,12 +163,15 @@ def run(run_dir: Path, config: BuildVocabConfig, progress: Progress = no_progres
 
 
 def _corpus_files(config: BuildVocabConfig) -> list[Path]:
+    return corpus_files(config.corpus)
+
+
+def corpus_files(spec: str) -> list[Path]:
     """Files a corpus spec reads; pinned registry corpora (package, url) are fingerprinted by their pin."""
     from textgen.corpus.local import resolve_files
     from textgen.corpus.registry import entries
     from textgen.errors import CorpusError
 
-    spec = config.corpus
     registry = entries()
     if spec in registry:
         path = registry[spec].path
