@@ -29,7 +29,7 @@ from textgen.lm import checkpoint as ckpt
 from textgen.lm import pretrained
 from textgen.lm.collectives import LOCAL, DistContext, gather_streams, prepare_run, resume_layout
 from textgen.lm.config import GeneratorConfig
-from textgen.lm.data import ChunkBatcher, batchify, replace_rare
+from textgen.lm.data import ChunkBatcher, RareTokens, batchify
 from textgen.lm.evaluate import corpus_stats, result_from_sums, score
 from textgen.lm.interrupt import StopOnSigint
 from textgen.lm.model import build_model
@@ -79,12 +79,11 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         self.model = build_model(config.model)
         self.stats = corpus_stats(rd.root)
-        train_ids = replace_rare(
-            io.read_npy(rd / "train_ids.npy"), vocab.counts, vocab.unk_id, cfg.unk_replace, cfg.seed
-        )
+        # batches come straight from the memory map: this rank's rows are a view, each chunk copies its window
+        rows = batchify(io.read_npy(rd / "train_ids.npy"), cfg.batch_size, dist.rank, dist.world_size)
+        rare = RareTokens.of(vocab.counts, vocab.unk_id, cfg.unk_replace, cfg.seed)
+        self.batcher = ChunkBatcher(rows, cfg.bptt, cfg.seed, rare=rare, pin=self.device.type == "cuda")
         self.val_ids = io.read_npy(rd / "val_ids.npy")
-        rows = batchify(train_ids, cfg.batch_size, dist.rank, dist.world_size)
-        self.batcher = ChunkBatcher(rows.pin_memory() if self.device.type == "cuda" else rows, cfg.bptt, cfg.seed)
         per_epoch = self.batcher.chunks_in_epoch(0)
         total = per_epoch * cfg.epochs
         self.total_steps = min(total, cfg.max_steps) if cfg.max_steps else total
