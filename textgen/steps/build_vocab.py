@@ -185,5 +185,5 @@ STEP = Step(
     help="Tokenize a corpus and write the vocabulary tables and id arrays to the run dir.",
     outputs=lambda config: VOCAB_FILES,
     external_deps=_corpus_files,
-    sources=("textgen.steps.build_vocab", "textgen.corpus", "textgen.text", "textgen.vocab"),
+    sources=("textgen.steps.build_vocab", "textgen.corpus", "textgen.text", "textgen.spool", "textgen.vocab"),
 )
