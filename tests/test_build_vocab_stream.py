@@ -274,3 +274,17 @@ def test_kill_or_ctrl_c_mid_way_leaves_no_partial_artifacts(tmp_path: Path, sig:
     assert not (run / ".staging").exists() and not list(run.glob(".*.tmp"))
     card = json.loads((run / "corpus.json").read_text())
     assert card["val_lines"] == math.floor(card["lines"] * 0.5)
+
+
+def test_progress_reports_bytes_of_both_passes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tstream, "CHUNK_BYTES", 1000)
+    monkeypatch.setattr(local, "BLOCK", 2000)
+    events: list[tuple[str, dict[str, Any]]] = []
+    build_vocab_run(tmp_path, progress=lambda kind, info: events.append((kind, info)))
+    size = FIXTURE_CORPUS.stat().st_size
+    for phase, total in (("reading", size), ("tokenizing", size)):
+        done = [info["done"] for kind, info in events if kind == "bytes" and info["phase"] == phase]
+        assert len(done) > 5 and done == sorted(done) and done[-1] == total, phase
+        assert {info["total"] for kind, info in events if kind == "bytes" and info["phase"] == phase} == {total}
+    assert [info for kind, info in events if kind == "tokens"][-1]["done"] == json.loads(
+        (tmp_path / "corpus.json").read_text())["tokens"]
