@@ -130,7 +130,7 @@ def test_nonsense_hyperparameters_listed_in_one_error() -> None:
 def test_batchify_layout_matches_the_diagram() -> None:
     ids = np.arange(24)
     rows = batchify(ids, 4)
-    assert rows.tolist()[1] == [6, 7, 8, 9, 10, 11]
+    assert rows.view.tolist()[1] == [6, 7, 8, 9, 10, 11] and np.shares_memory(rows.view, ids)  # a view, no copy
     chunks = list(ChunkBatcher(rows, bptt=2).iter_epoch(0))
     assert [c[0] for c in chunks] == [0, 1, 2]  # 6 columns: inputs need a next token
     _, x, y = chunks[0]
@@ -139,7 +139,8 @@ def test_batchify_layout_matches_the_diagram() -> None:
     assert x.shape == (4, 1) and y[:, -1].tolist() == [5, 11, 17, 23]
     # two processes get disjoint halves of a 2x-wide layout
     r0, r1 = batchify(ids, 2, 0, 2), batchify(ids, 2, 1, 2)
-    assert set(r0.flatten().tolist()).isdisjoint(r1.flatten().tolist())
+    assert set(r0.view.flatten().tolist()).isdisjoint(r1.view.flatten().tolist())
+    assert r1.first == 12 and r1.positions(1).tolist() == [13, 19]
     with pytest.raises(UsageError, match="batch-size"):
         batchify(np.arange(5), 4)
 

@@ -12,7 +12,7 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -128,8 +128,35 @@ def write_npy(path: str | os.PathLike[str], array: np.ndarray) -> None:
             np.save(fh, array, allow_pickle=False)
 
 
+@contextlib.contextmanager
+def npy_writer(path: str | os.PathLike[str], dtype: Any, length: int) -> Iterator[Callable[[np.ndarray], None]]:
+    """Write a 1-D ``.npy`` of ``length`` items piece by piece: ``with npy_writer(p, dt, n) as write: write(part)``.
+
+    The header comes first (the length is known), then the parts; the file is renamed into place
+    only when exactly ``length`` items were written, so its bytes are :func:`write_npy`'s and a kill
+    leaves nothing behind.
+    """
+    dt = np.dtype(dtype)
+    written = 0
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        header = {"descr": np.lib.format.dtype_to_descr(dt), "fortran_order": False, "shape": (length,)}
+        np.lib.format.write_array_header_1_0(fh, header)
+
+        def write(part: np.ndarray) -> None:
+            nonlocal written
+            arr = np.ascontiguousarray(part, dtype=dt)
+            if written + arr.size > length:
+                raise ArtifactError(f"{path}: more than the announced {length} items; nothing was written")
+            fh.write(memoryview(arr).cast("B"))
+            written += arr.size
+
+        yield write
+        if written != length:
+            raise ArtifactError(f"{path}: {written} of {length} items written; nothing was written")
+
+
 def read_npy(path: str | os.PathLike[str], mmap: bool = True) -> np.ndarray:
-    """Load an array saved by :func:`write_npy` (never unpickles)."""
+    """Load an array saved by :func:`write_npy` (never unpickles); memory-mapped unless ``mmap`` is False."""
     try:
         return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
     except (ValueError, OSError) as exc:

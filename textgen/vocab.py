@@ -24,6 +24,11 @@ from textgen.text.tokenizer import TokenizerSettings
 FORMAT_VERSION = 1
 
 
+def id_dtype(size: int) -> np.dtype:
+    """The id array dtype for a vocabulary of ``size`` entries: uint16 when it fits, else uint32."""
+    return np.dtype(np.uint16) if size <= np.iinfo(np.uint16).max + 1 else np.dtype(np.uint32)
+
+
 @dataclass
 class Vocab:
     """Token <-> id tables with counts (from the training split only)."""
@@ -104,7 +109,8 @@ class Vocab:
 
     @property
     def id_dtype(self) -> np.dtype:
-        return np.dtype(np.uint16) if len(self.itos) <= np.iinfo(np.uint16).max + 1 else np.dtype(np.int32)
+        """uint16 while every id fits, else uint32 (files from before also hold int32; readers take any)."""
+        return id_dtype(len(self.itos))
 
     def require(self, word: str) -> int:
         """The id of ``word``, or :class:`UnknownWordError` listing the closest entries (or what to use)."""

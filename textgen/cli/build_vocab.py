@@ -6,7 +6,15 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 from rich.table import Table
 
 from textgen.cli.app import app, console
@@ -29,15 +37,22 @@ def build_vocab_cmd(given: dict[str, Any], run_dir: RunDirOpt = DEFAULT_RUN_DIR)
         BarColumn(),
         DownloadColumn(),
         TransferSpeedColumn(),
+        TimeRemainingColumn(),
         console=console,
         transient=True,
     ) as bar:
-        task = bar.add_task("downloading", total=None, visible=False)
+        tasks: dict[str, TaskID] = {}
         with console.status("building vocabulary") as status:
 
             def progress(kind: str, info: dict[str, Any]) -> None:
-                if kind == "download":
-                    bar.update(task, completed=info["done"], total=info["total"], visible=True)
+                # download, then the two passes over the text (reading: lines and checksum; tokenizing): bytes/s, ETA
+                if kind in ("download", "bytes"):
+                    phase = str(info.get("phase", "downloading"))
+                    if phase not in tasks:
+                        tasks[phase] = bar.add_task(phase, total=info["total"])
+                    bar.update(tasks[phase], completed=info["done"], total=info["total"])
+                elif kind == "tokens" and info["total"]:
+                    status.update(f"{info['phase']}: {info['done'] / info['total']:.0%}")
                 elif "message" in info:
                     status.update(str(info["message"]))
 

@@ -93,11 +93,15 @@ def make_corpus(
     )
 
 
-def split_lines(text: str, val_fraction: float) -> tuple[list[str], list[str]]:
-    """Split by ``str.splitlines()``: the last ``floor(N * val_fraction)`` lines are validation."""
+def split_point(n_lines: int, val_fraction: float) -> int:
+    """How many of ``n_lines`` lines are training: the last ``floor(N * val_fraction)`` are validation."""
     if isinstance(val_fraction, bool) or not isinstance(val_fraction, int | float) or not 0 <= val_fraction < 1:
         raise UsageError(f"--val-fraction must be at least 0 and below 1, got {val_fraction!r}")
+    return n_lines - math.floor(n_lines * val_fraction)
+
+
+def split_lines(text: str, val_fraction: float) -> tuple[list[str], list[str]]:
+    """Split by ``str.splitlines()``: the last ``floor(N * val_fraction)`` lines are validation."""
     lines = text.splitlines()
-    n_val = math.floor(len(lines) * val_fraction)
-    cut = len(lines) - n_val
+    cut = split_point(len(lines), val_fraction)
     return lines[:cut], lines[cut:]

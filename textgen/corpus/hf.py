@@ -7,6 +7,7 @@ kept (``sample_by="document"``); any other id is ``load_dataset(id)``'s ``text``
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,17 @@ def probe_hub(dataset_id: str, timeout: float = 15.0) -> None:
 
 def load_documents(dataset_id: str, encoding: str = "utf-8", cache_dir: Path | None = None) -> list[str]:
     """The documents of a Hugging Face dataset (or a local folder read through ``datasets``)."""
+    return list(iter_documents(open_dataset(dataset_id, encoding, cache_dir)))
+
+
+def iter_documents(data: Any, batch_size: int = 64) -> Iterator[str]:
+    """The ``text`` of each row of an opened dataset, read a batch at a time from its (memory-mapped) table."""
+    for batch in data.iter(batch_size=batch_size):
+        yield from (t for t in batch["text"] if isinstance(t, str))
+
+
+def open_dataset(dataset_id: str, encoding: str = "utf-8", cache_dir: Path | None = None) -> Any:
+    """The dataset (its ``train`` split, or its only one) with a ``text`` column; nothing read into memory yet."""
     import datasets
 
     kwargs: dict[str, Any] = {}
@@ -89,4 +101,4 @@ def load_documents(dataset_id: str, encoding: str = "utf-8", cache_dir: Path | N
     columns = list(data.column_names)
     if "text" not in columns:
         raise CorpusError(f"dataset hf:{dataset_id} has no 'text' column (columns: {', '.join(columns)})")
-    return [t for t in data["text"] if isinstance(t, str)]
+    return data.select_columns(["text"])

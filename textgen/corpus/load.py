@@ -31,11 +31,7 @@ def load_corpus(
     """
     spec = str(spec)
     registry = entries()
-    if offline_path is not None and (spec not in registry or registry[spec].kind != "url"):
-        urls = ", ".join(e.name for e in registry.values() if e.kind == "url")
-        raise UsageError(
-            f"an offline file only replaces a downloaded corpus ({urls}); pass {offline_path} as --corpus instead"
-        )
+    check_offline(spec, offline_path)
     if spec in registry:
         return load_entry(
             registry[spec],
@@ -57,12 +53,50 @@ def load_corpus(
         source = str(path.resolve()) if path.exists() else spec
         names = [n for n, _ in named]
         return make_corpus(spec, source, [t for _, t in named], lowercase=True, layout=layout, names=names)
+    raise unknown_corpus(spec)
+
+
+def check_offline(spec: str, offline_path: Path | None) -> None:
+    """:class:`UsageError` unless ``offline_path`` is None or ``spec`` names a downloaded corpus."""
+    registry = entries()
+    if offline_path is not None and (spec not in registry or registry[spec].kind != "url"):
+        urls = ", ".join(e.name for e in registry.values() if e.kind == "url")
+        raise UsageError(
+            f"an offline file only replaces a downloaded corpus ({urls}); pass {offline_path} as --corpus instead"
+        )
+
+
+def unknown_corpus(spec: str) -> CorpusError:
+    """The error for a spec that is neither a registry name, ``hf:ID`` nor an existing path."""
     close = suggest(spec)
     hint = f"did you mean {', '.join(close)}? " if close else ""
-    raise CorpusError(
+    return CorpusError(
         f"unknown corpus {spec!r} and no such path; {hint}"
         "`textgen corpus list` shows the named corpora, and a path must exist"
     )
+
+
+def check_pin(entry: CorpusEntry, sha256: str) -> None:
+    """:class:`CorpusError` if a pinned (non-``url``) entry's text as read (before any screenplay
+    conversion: ``source_sha256``) has another sha256."""
+    if entry.kind != "url" and entry.sha256 and sha256 != entry.sha256:
+        raise CorpusError(
+            f"corpus {entry.name} has sha256 {sha256[:12]}..., not the pinned {entry.sha256[:12]}... "
+            f"(was {entry.source} changed or upgraded?); restore it or load the files by path"
+        )
+
+
+def entry_file(
+    entry: CorpusEntry, cache_dir: Path | None, offline_path: Path | None, progress: Progress | None
+) -> Path:
+    """The file a ``url`` entry reads: ``offline_path`` (checksum verified) or the downloaded copy."""
+    if offline_path is not None:
+        path = Path(offline_path).expanduser()
+        if not path.is_file():
+            raise CorpusError(f"{path} does not exist; pass the downloaded {entry.filename or 'file'}")
+        download.verify_file(entry, path)
+        return path
+    return download.fetch(entry, cache_dir=cache_dir, progress=progress)
 
 
 def load_entry(
@@ -81,13 +115,7 @@ def load_entry(
             raise CorpusError(f"corpus {entry.name} names unknown converter {entry.converter!r}; fix the registry")
         docs, source, names = converter(), f"pypi:{entry.source}", None
     elif entry.kind == "url":
-        if offline_path is not None:
-            path = Path(offline_path).expanduser()
-            if not path.is_file():
-                raise CorpusError(f"{path} does not exist; pass the downloaded {entry.filename or 'file'}")
-            download.verify_file(entry, path)
-        else:
-            path = download.fetch(entry, cache_dir=cache_dir, progress=progress)
+        path = entry_file(entry, cache_dir, offline_path, progress)
         docs, source, names = [local.read_text(path, encoding)], download.url_for(entry), [entry.filename or path.name]
     else:
         assert entry.path is not None
@@ -95,9 +123,5 @@ def load_entry(
     corpus = make_corpus(
         entry.name, source, docs, lowercase=entry.lowercase, licence=entry.licence, layout=layout, names=names
     )
-    if entry.kind != "url" and entry.sha256 and corpus.source_sha256 != entry.sha256:
-        raise CorpusError(
-            f"corpus {entry.name} has sha256 {corpus.source_sha256[:12]}..., not the pinned {entry.sha256[:12]}... "
-            f"(was {entry.source} changed or upgraded?); restore it or load the files by path"
-        )
+    check_pin(entry, corpus.source_sha256)
     return corpus

@@ -2,7 +2,7 @@
 
 ``val_bpb = sum over every validation token of -ln p(token | preceding tokens) / ln 2 / val_bytes``
 where ``val_bytes`` is the UTF-8 length of the validation text (``corpus.json``). Every token is
-scored once: the stream is cut into rows (see :func:`textgen.lm.data.eval_rows`), each row
+scored once: the stream is cut into rows (see :class:`textgen.lm.data.EvalRows`), each row
 read left to right with its state carried across chunks.
 """
 
@@ -20,7 +20,7 @@ import torch
 from textgen import io
 from textgen.errors import ArtifactError
 from textgen.lm.collectives import LOCAL, DistContext
-from textgen.lm.data import eval_rows
+from textgen.lm.data import EvalRows
 from textgen.rundir import RunDir
 
 
@@ -58,15 +58,16 @@ def score(
     """Summed NLL (nats) and token count over ``ids``, all-reduced across processes."""
     was_training = model.training
     model.eval()
-    inputs, targets = eval_rows(ids, streams, bos, dist.rank, dist.world_size)
+    rows = EvalRows.of(ids, streams, bos, dist.rank, dist.world_size)
     dev = torch.device(device)
     total = torch.zeros(2, dtype=torch.float64, device=dev)
-    if inputs.shape[0] > 0:
-        state = model.init_state(inputs.shape[0], dev)
+    if rows.shape[0] > 0:
+        state = model.init_state(rows.shape[0], dev)
         amp = torch.autocast(dev.type, dtype=torch.bfloat16) if autocast else contextlib.nullcontext()
-        for i in range(0, inputs.shape[1], bptt):
-            x = inputs[:, i : i + bptt].to(dev, non_blocking=True)
-            y = targets[:, i : i + bptt].to(dev, non_blocking=True)
+        for i in range(0, rows.shape[1], bptt):
+            inputs, targets = rows.window(i, i + bptt)  # read from the memory map as it is scored
+            x = inputs.to(dev, non_blocking=True)
+            y = targets.to(dev, non_blocking=True)
             with amp:
                 hidden, state = model(x, state)
             keep = y >= 0  # the last row is padded

@@ -29,7 +29,7 @@ from textgen.lm import checkpoint as ckpt
 from textgen.lm import pretrained
 from textgen.lm.collectives import LOCAL, DistContext, gather_streams, prepare_run, resume_layout
 from textgen.lm.config import RESUMABLE, GeneratorConfig
-from textgen.lm.data import ChunkBatcher, batchify, replace_rare
+from textgen.lm.data import ChunkBatcher, RareTokens, batchify
 from textgen.lm.evaluate import corpus_stats, result_from_sums, score
 from textgen.lm.interrupt import StopOnSigint
 from textgen.lm.model import build_model
@@ -79,17 +79,16 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         self.model = build_model(config.model)
         self.stats = corpus_stats(rd.root)
-        train_ids = replace_rare(
-            vocab.read_ids(rd / "train_ids.npy"), vocab.counts, vocab.unk_id, cfg.unk_replace, cfg.seed
-        )
+        # batches come straight from the memory map: this rank's rows are a view, each chunk copies its window
+        rows = batchify(vocab.read_ids(rd / "train_ids.npy"), cfg.batch_size, dist.rank, dist.world_size)
+        rare = RareTokens.of(vocab.counts, vocab.unk_id, cfg.unk_replace, cfg.seed)
+        self.batcher = ChunkBatcher(rows, cfg.bptt, cfg.seed, rare=rare, pin=self.device.type == "cuda")
         self.val_ids = vocab.read_ids(rd / "val_ids.npy")
         if len(self.val_ids) == 0:
             raise ArtifactError(
                 f"{rd / 'val_ids.npy'} is empty, so val_bpb cannot be measured; "
                 f"rerun `textgen build-vocab --run-dir {rd.root}` with a larger --val-fraction"
             )
-        rows = batchify(train_ids, cfg.batch_size, dist.rank, dist.world_size)
-        self.batcher = ChunkBatcher(rows.pin_memory() if self.device.type == "cuda" else rows, cfg.bptt, cfg.seed)
         per_epoch = self.batcher.chunks_in_epoch(0)
         total = per_epoch * cfg.epochs
         self.total_steps = min(total, cfg.max_steps) if cfg.max_steps else total

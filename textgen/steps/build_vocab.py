@@ -2,13 +2,13 @@
 
 Writes ``train_ids.npy``, ``val_ids.npy``, ``vocab.json`` and ``corpus.json`` (the card), each
 atomically; run through :func:`textgen.steps.execute.run_step` they appear together. Vocabulary
-and counts come from the training split only.
+and counts come from the training split only. The corpus streams (``corpus/stream.py``,
+``text/stream.py``, ``spool.py``): memory is O(vocabulary + a few chunks), not O(corpus).
 """
 
 from __future__ import annotations
 
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,8 +18,9 @@ from textgen.corpus.screenplay import FORMATS
 from textgen.errors import UsageError
 from textgen.options import Problem, option
 from textgen.rundir import VOCAB_FILES, RunDir
+from textgen.spool import IdSpool
 from textgen.steps.base import Progress, Step, no_progress
-from textgen.text.parallel import tokenize_lines_parallel
+from textgen.text.stream import TRAIN, VAL, chunks, default_procs, tokenize_chunks
 from textgen.text.symbols import SPECIALS, is_speaker
 from textgen.text.tokenizer import TokenizerSettings
 from textgen.vocab import Vocab
@@ -66,14 +67,14 @@ class VocabResult:
     timing: dict[str, float] = field(default_factory=dict)  # seconds, tokenize_seconds, tokens_per_second
 
 
-def text_bytes(lines: list[str]) -> int:
-    """UTF-8 bytes of ``lines`` as a text, each line with its newline (the val_bpb denominator)."""
-    return sum(len(line.encode("utf-8")) + 1 for line in lines)
-
-
 def run(run_dir: Path, config: BuildVocabConfig, progress: Progress = no_progress) -> VocabResult:
-    """Tokenize the corpus, split it by lines, build the vocabulary on the training split, save all."""
-    from textgen.corpus import load_corpus, split_lines
+    """Stream the corpus twice: count its lines (the split), then tokenize chunk by chunk into spooled ids.
+
+    Memory is the vocabulary plus a few chunks whatever the corpus size; the outputs are the bytes
+    a whole-text load would give (``tests/test_build_vocab_stream.py`` checks it).
+    """
+    from textgen.corpus.base import split_point
+    from textgen.corpus.stream import open_corpus
 
     rd = RunDir.of(run_dir)
     rd.ensure_writable()
@@ -82,83 +83,93 @@ def run(run_dir: Path, config: BuildVocabConfig, progress: Progress = no_progres
     def say(message: str) -> None:
         progress("status", {"message": message})
 
-    say("loading corpus")
-    text = load_corpus(
+    def bytes_done(phase: str, done: int, total: int | None) -> None:
+        progress("bytes", {"phase": phase, "done": done, "total": total})
+
+    say("reading corpus")
+    stream = open_corpus(
         config.corpus,
         encoding=config.encoding,
         offline_path=Path(config.offline_path) if config.offline_path else None,
         progress=lambda done, total: progress("download", {"done": done, "total": total}),
         layout=config.format,
     )
-    train_lines, val_lines = split_lines(text.text, config.val_fraction)
-    if not any(line.strip() for line in val_lines):
-        n = len(train_lines) + len(val_lines)
+    scan = stream.scan(progress=lambda done, total: bytes_done("reading", done, total))
+    cut = split_point(scan.lines, config.val_fraction)
+    n_val = scan.lines - cut
+    if scan.last_text_line < cut:  # no text in the validation lines
+        n = scan.lines
         need = f"--val-fraction {min(0.5, 2 / n):.2g} or more" if n >= 4 else "a corpus of more lines"
         raise UsageError(
-            f"the validation split of {config.corpus!r} is empty (the last {len(val_lines)} of {n} lines hold "
+            f"the validation split of {config.corpus!r} is empty (the last {n_val} of {n} lines hold "
             f"no text); use {need}, so that val_bpb can be measured"
         )
-    lowercase = text.lowercase if config.lowercase is None else config.lowercase
+    lowercase = stream.lowercase if config.lowercase is None else config.lowercase
     settings = TokenizerSettings(lang=config.lang, lowercase=lowercase)
+    procs = config.num_proc if config.num_proc is not None else default_procs(scan.bytes)
 
     say("tokenizing")
     t0 = time.perf_counter()
-    train_tokens = tokenize_lines_parallel(train_lines, settings, num_proc=config.num_proc)
-    val_tokens = tokenize_lines_parallel(val_lines, settings, num_proc=config.num_proc) if val_lines else []
-    tokenize_seconds = time.perf_counter() - t0
-    if not train_tokens:
-        raise UsageError(
-            f"the training split of {config.corpus!r} has no tokens; lower --val-fraction or use a larger corpus"
+    split_bytes = {TRAIN: 0, VAL: 0}
+    with IdSpool(rd.root, (TRAIN, VAL), counted=TRAIN) as spool:
+        parts = chunks(stream.line_blocks(), cut, lowercase)
+        for part in tokenize_chunks(parts, settings, num_proc=procs):
+            spool.add(part.split, part.tokens, part.ids, part.counts)
+            split_bytes[part.split] += part.bytes
+            bytes_done("tokenizing", split_bytes[TRAIN] + split_bytes[VAL], scan.bytes)
+        tokenize_seconds = time.perf_counter() - t0
+        n_train, n_valid = spool.lengths[TRAIN], spool.lengths[VAL]
+        if not n_train:
+            raise UsageError(
+                f"the training split of {config.corpus!r} has no tokens; lower --val-fraction or use a larger corpus"
+            )
+        say("building vocabulary")
+        counts = spool.train_counts()
+        vocab = Vocab.build(counts, min_count=config.min_count, max_vocab=config.max_vocab, tokenizer=settings)
+        say("writing id arrays")
+        unknown = spool.write(
+            vocab,
+            {TRAIN: rd / "train_ids.npy", VAL: rd / "val_ids.npy"},
+            progress=lambda done, total: progress("tokens", {"phase": "writing ids", "done": done, "total": total}),
         )
-
-    say("building vocabulary")
-    counts = Counter(train_tokens)
-    vocab = Vocab.build(counts, min_count=config.min_count, max_vocab=config.max_vocab, tokenizer=settings)
-    train_ids = vocab.encode(train_tokens)
-    val_ids = vocab.encode(val_tokens)
-    unk = vocab.unk_id
-    train_covered = float((train_ids != unk).mean())
-    val_oov = float((val_ids == unk).mean()) if len(val_ids) else 0.0
     speakers = sorted(((t, c) for t, c in counts.items() if is_speaker(t)), key=lambda tc: (-tc[1], tc[0]))
 
     card = {
-        "name": text.name,
-        "source": text.source,
-        "licence": text.licence,
-        "sha256": text.sha256,
-        "source_sha256": text.source_sha256,  # of the documents as read (differs once screenplays are converted)
-        "bytes": len(text.text.encode("utf-8")),
-        "lines": len(train_lines) + len(val_lines),
-        "documents": text.documents,
+        "name": stream.name,
+        "source": stream.source,
+        "licence": stream.licence,
+        "sha256": scan.sha256,
+        "source_sha256": scan.source_sha256,  # of the documents as read (differs once screenplays are converted)
+        "bytes": scan.bytes,
+        "lines": scan.lines,
+        "documents": scan.documents,
         "val_fraction": config.val_fraction,
-        "train_lines": len(train_lines),
-        "val_lines": len(val_lines),
-        "train_bytes": text_bytes(train_lines),
-        "val_bytes": text_bytes(val_lines),
-        "tokens": len(train_tokens) + len(val_tokens),
-        "train_tokens": len(train_tokens),
-        "val_tokens": len(val_tokens),
+        "train_lines": cut,
+        "val_lines": n_val,
+        "train_bytes": split_bytes[TRAIN],
+        "val_bytes": split_bytes[VAL],
+        "tokens": n_train + n_valid,
+        "train_tokens": n_train,
+        "val_tokens": n_valid,
         "vocab_size": len(vocab),
-        "train_coverage": train_covered,
-        "val_oov_rate": val_oov,
+        "train_coverage": (n_train - unknown[TRAIN]) / n_train,
+        "val_oov_rate": unknown[VAL] / n_valid if n_valid else 0.0,
         "speakers": len(speakers),
         "format": config.format,
-        **text.layout_card(),
+        **scan.layouts,
         "tokenizer": settings.to_dict(),
         "min_count": config.min_count,
         "max_vocab": config.max_vocab,
         "textgen_version": __version__,
     }  # no timings: the card decides whether later steps rerun, so the same input gives the same bytes
     say("writing artifacts")
+    io.write_json(rd / "vocab.json", vocab.to_dict())
+    io.write_json(rd / "corpus.json", card)
     timing = {
         "seconds": round(time.perf_counter() - start, 3),
         "tokenize_seconds": round(tokenize_seconds, 3),
-        "tokens_per_second": round((len(train_tokens) + len(val_tokens)) / max(tokenize_seconds, 1e-9)),
+        "tokens_per_second": round((n_train + n_valid) / max(tokenize_seconds, 1e-9)),
     }
-    io.write_npy(rd / "train_ids.npy", train_ids)
-    io.write_npy(rd / "val_ids.npy", val_ids)
-    io.write_json(rd / "vocab.json", vocab.to_dict())
-    io.write_json(rd / "corpus.json", card)
     return VocabResult(rd.root, vocab, card, speakers[:10], timing)
 
 
@@ -191,5 +202,5 @@ STEP = Step(
     help="Tokenize a corpus and write the vocabulary tables and id arrays to the run dir.",
     outputs=lambda config: VOCAB_FILES,
     external_deps=_corpus_files,
-    sources=("textgen.steps.build_vocab", "textgen.corpus", "textgen.text", "textgen.vocab"),
+    sources=("textgen.steps.build_vocab", "textgen.corpus", "textgen.text", "textgen.spool", "textgen.vocab"),
 )

@@ -17,7 +17,7 @@ _WORKER_TOKENIZERS: dict[tuple[Any, ...], ScriptTokenizer] = {}
 _MIN_SEGMENTS_PER_PROC = 20_000
 
 
-def _worker_tokenizer(settings: dict[str, Any]) -> ScriptTokenizer:
+def process_tokenizer(settings: dict[str, Any]) -> ScriptTokenizer:
     """The tokenizer for ``settings`` in this process (one spaCy pipeline per process and settings)."""
     key = tuple(sorted(settings.items()))
     if key not in _WORKER_TOKENIZERS:
@@ -26,7 +26,7 @@ def _worker_tokenizer(settings: dict[str, Any]) -> ScriptTokenizer:
 
 
 def _tokenize_batch(batch: dict[str, list[str]], settings: dict[str, Any]) -> dict[str, list[list[str]]]:
-    tok = _worker_tokenizer(settings)
+    tok = process_tokenizer(settings)
     # tokens never contain whitespace, so one space-joined string per segment is lossless and
     # far cheaper for Arrow than a list column
     return {"tokens": [" ".join(tokens) for tokens in tok.segment_tokens(batch["text"])]}
@@ -43,7 +43,7 @@ def tokenize_lines_parallel(
     """Tokens of ``lines``; spaCy work fans out over ``num_proc`` processes via ``datasets``."""
     import datasets
 
-    plan, segments = _worker_tokenizer(settings.to_dict()).plan(lines)  # cached: spaCy loads once per process
+    plan, segments = process_tokenizer(settings.to_dict()).plan(lines)  # cached: spaCy loads once per process
     if not segments:
         return [item for item in plan if isinstance(item, str)]
     procs = num_proc if num_proc is not None else default_num_proc(len(segments))

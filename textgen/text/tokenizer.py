@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -32,6 +32,18 @@ def is_speaker_name(name: str) -> bool:
     """True if ``name: ...`` at the start of a line reads as the speaker ``name`` (at most three words)."""
     match = _SPEAKER.match(f"{name}: x")
     return match is not None and match.group(1) == name
+
+
+@dataclass(frozen=True)
+class PlanState:
+    """Where the line rules stand between two lines: a chunk of a split starts in the state its predecessor left.
+
+    ``seen_content``: a non-blank line since the start or the last ``<|endoftext|>`` line (so the
+    next line needs a break token); ``blank_pending``: a blank line followed it (the break is a turn).
+    """
+
+    seen_content: bool = False
+    blank_pending: bool = False
 
 
 @dataclass(frozen=True)
@@ -90,16 +102,16 @@ class ScriptTokenizer:
         """Tokens of one text (see the module docstring for the rules)."""
         return self.tokenize_lines(text.splitlines())
 
-    def tokenize_lines(self, lines: Iterable[str], batch_size: int = 1000) -> list[str]:
-        """Tokens of consecutive lines; spaCy runs batched over all of them."""
-        plan, segments = self.plan(lines)
+    def tokenize_lines(self, lines: Iterable[str], batch_size: int = 1000, state: PlanState = PlanState()) -> list[str]:
+        """Tokens of consecutive lines (after lines that left ``state``); spaCy runs batched over all of them."""
+        plan, segments = self.plan(lines, state)
         return assemble(plan, self.segment_tokens(segments, batch_size))
 
-    def plan(self, lines: Iterable[str]) -> tuple[list[str | int], list[str]]:
+    def plan(self, lines: Iterable[str], state: PlanState = PlanState()) -> tuple[list[str | int], list[str]]:
         """Apply the line rules: tokens, and indexes into the returned text segments for spaCy."""
         plan: list[str | int] = []
         segments: list[str] = []
-        for item in self._plan(lines):
+        for item in self._plan(lines, state):
             if isinstance(item, tuple):
                 plan.append(len(segments))
                 segments.append(item[0])
@@ -112,10 +124,9 @@ class ScriptTokenizer:
         for doc in self._nlp.tokenizer.pipe(segments, batch_size=batch_size):
             yield list(self._convert(doc))
 
-    def _plan(self, lines: Iterable[str]) -> Iterator[str | tuple[str]]:
+    def _plan(self, lines: Iterable[str], state: PlanState) -> Iterator[str | tuple[str]]:
         lowercase = self.settings.lowercase
-        seen_content = False
-        blank_pending = False
+        seen_content, blank_pending = state.seen_content, state.blank_pending
         for raw in lines:
             line = raw.lower() if lowercase else raw
             stripped = line.strip()
@@ -145,6 +156,24 @@ class ScriptTokenizer:
     def _convert(doc: Any) -> Iterator[str]:
         for tok in doc:
             yield from _token_for(tok.text)
+
+
+def state_after(lines: Sequence[str], lowercase: bool, state: PlanState = PlanState()) -> PlanState:
+    """The :class:`PlanState` the line rules are in after ``lines`` (started in ``state``), without spaCy.
+
+    Only the last non-blank line matters, so this reads ``lines`` from the end: cheap enough for the
+    main process to hand every chunk of a split its starting state while workers tokenize.
+    """
+    blank_after = False
+    for raw in reversed(lines):
+        stripped = (raw.lower() if lowercase else raw).strip()
+        if not stripped:
+            blank_after = True
+        elif stripped == symbols.EOS_TEXT:
+            return PlanState()
+        else:
+            return PlanState(True, blank_after)
+    return PlanState(state.seen_content, state.seen_content) if lines else state
 
 
 def assemble(plan: list[str | int], pieces: Iterable[list[str]]) -> list[str]:

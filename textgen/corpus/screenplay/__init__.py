@@ -6,15 +6,20 @@ with fountain-py), ``screenplay`` (plain text laid out by indentation); ``auto``
 """
 
 from textgen.corpus.screenplay.convert import (
+    DETECT_CHARS,
     ConvertedDocument,
     DocumentLayout,
+    LayoutTally,
     check_format,
+    choose_layout,
+    convert_as,
     convert_document,
     layout_card,
 )
 from textgen.corpus.screenplay.detect import FORMATS, FOUNTAIN, FOUNTAIN_SUFFIX, LAYOUTS, SCREENPLAY, TRANSCRIPT, detect
 
 __all__ = [
+    "DETECT_CHARS",
     "FORMATS",
     "FOUNTAIN",
     "FOUNTAIN_SUFFIX",
@@ -23,7 +28,10 @@ __all__ = [
     "TRANSCRIPT",
     "ConvertedDocument",
     "DocumentLayout",
+    "LayoutTally",
     "check_format",
+    "choose_layout",
+    "convert_as",
     "convert_document",
     "detect",
     "layout_card",

@@ -20,6 +20,8 @@ from textgen.corpus.screenplay.indented import parse_indented
 from textgen.errors import CorpusError, UsageError
 from textgen.text.screenplay import script_text
 
+DETECT_CHARS = 1 << 20  # the prefix of a document that detection reads
+
 
 @dataclass(frozen=True)
 class DocumentLayout:
@@ -49,14 +51,41 @@ class ConvertedDocument:
     text: str
 
 
+class LayoutTally:
+    """The ``corpus.json`` layout fields, gathered one document at a time (a streamed corpus keeps no list)."""
+
+    def __init__(self, limit: int = 1000) -> None:
+        self.limit = limit
+        self.counts: Counter[str] = Counter()
+        self.records: list[dict[str, Any]] = []
+        self.title_pages: list[dict[str, str]] = []
+
+    def add(self, info: DocumentLayout) -> None:
+        self.counts[info.layout] += 1
+        if len(self.records) < self.limit:
+            self.records.append(info.record())
+        if info.title_page and len(self.title_pages) < self.limit:
+            self.title_pages.append({"document": info.name, **info.title_page})
+
+    @property
+    def converted(self) -> bool:
+        """True if some document became other text than it was read as (a screenplay)."""
+        return any(self.counts[layout] for layout in LAYOUTS if layout != TRANSCRIPT)
+
+    def card(self) -> dict[str, Any]:
+        return {
+            "layouts": {layout: self.counts[layout] for layout in LAYOUTS if self.counts[layout]},
+            "document_layouts": list(self.records),
+            "title_pages": list(self.title_pages),
+        }
+
+
 def layout_card(layouts: Sequence[DocumentLayout], limit: int = 1000) -> dict[str, Any]:
     """The ``corpus.json`` fields: documents per layout, each document's layout and reason, title pages."""
-    counts = Counter(d.layout for d in layouts)
-    return {
-        "layouts": {layout: counts[layout] for layout in LAYOUTS if counts[layout]},
-        "document_layouts": [d.record() for d in layouts[:limit]],
-        "title_pages": [{"document": d.name, **d.title_page} for d in layouts if d.title_page][:limit],
-    }
+    tally = LayoutTally(limit)
+    for info in layouts:
+        tally.add(info)
+    return tally.card()
 
 
 def check_format(layout: str) -> str:
@@ -66,12 +95,25 @@ def check_format(layout: str) -> str:
     return layout
 
 
+def choose_layout(head: str, name: str = "document", layout: str = "auto") -> tuple[str, str]:
+    """``(layout, reason)`` of a document from its first :data:`DETECT_CHARS` characters ``head``.
+
+    Detection reads a prefix so that a streamed corpus decides without holding a big transcript
+    whole; screenplays are far shorter than the prefix, so they are judged on all of their text.
+    """
+    if check_format(layout) == "auto":
+        return detect(head[:DETECT_CHARS], name)
+    return layout, f"--format {layout}"
+
+
 def convert_document(text: str, name: str = "document", layout: str = "auto") -> ConvertedDocument:
     """Read ``text`` (newlines normalised) in ``layout`` (``auto``: detected) and convert it."""
-    if check_format(layout) == "auto":
-        chosen, reason = detect(text, name)
-    else:
-        chosen, reason = layout, f"--format {layout}"
+    chosen, reason = choose_layout(text, name, layout)
+    return convert_as(text, name, chosen, reason)
+
+
+def convert_as(text: str, name: str, chosen: str, reason: str) -> ConvertedDocument:
+    """Convert ``text`` read as layout ``chosen`` (a transcript is kept as it is)."""
     if chosen == TRANSCRIPT:
         return ConvertedDocument(DocumentLayout(name, TRANSCRIPT, reason), text)
     script = parse_fountain(text, name) if chosen == FOUNTAIN else parse_indented(text)
