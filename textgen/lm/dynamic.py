@@ -1,0 +1,147 @@
+"""One validation stream through the model, statically or with dynamic evaluation (Krause et al. 2018).
+
+:func:`stream_pass` reads the token ids as a single stream (inputs ``<eos>`` then ``ids[:-1]``,
+targets ``ids``), the state carried throughout, and returns every token's log-probability and
+the hidden state that predicted it (what the cache of :mod:`textgen.lm.cache` stores).
+
+With dynamic evaluation the stream is cut into segments; each segment is **scored first**, then
+the mean NLL of that same segment takes one SGD step (optionally pulled back towards the trained
+weights by ``decay``), so a token's probability depends only on the tokens before it. The trained
+weights are restored when the pass ends, whatever happens.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+@dataclass(frozen=True)
+class DynamicStep:
+    """How the weights move after each segment: ``p -= lr * grad; p += decay * (p_trained - p)``."""
+
+    lr: float
+    segment: int = 20
+    decay: float = 0.0
+
+
+def stream_rows(ids: np.ndarray, bos: int) -> tuple[Tensor, Tensor]:
+    """Inputs and targets ``[1, n]`` of one stream: every token predicted once from those before it."""
+    y = torch.from_numpy(np.asarray(ids, dtype=np.int64)).unsqueeze(0)
+    x = torch.cat([torch.full((1, 1), bos, dtype=torch.long), y[:, :-1]], dim=1)
+    return x, y
+
+
+@contextlib.contextmanager
+def restored(params: list[nn.Parameter]) -> Iterator[list[Tensor]]:
+    """Yield copies of ``params``; put the values back on exit (the trained weights stay the trained weights)."""
+    saved = [p.detach().clone() for p in params]
+    try:
+        yield saved
+    finally:
+        with torch.no_grad():
+            for p, s in zip(params, saved, strict=True):
+                p.copy_(s)
+                p.grad = None
+
+
+@contextlib.contextmanager
+def _grad_kernels(device: torch.device) -> Iterator[None]:
+    """cuDNN's LSTM backward runs only in training mode; dynamic evaluation needs eval mode (no dropout)."""
+    if device.type != "cuda":
+        yield
+        return
+    with torch.backends.cudnn.flags(enabled=False):
+        yield
+
+
+def stream_pass(
+    model: nn.Module,
+    ids: np.ndarray,
+    bos: int,
+    device: torch.device,
+    dynamic: DynamicStep | None = None,
+    chunk: int = 256,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[Tensor, Tensor]:
+    """``(log p(target) [n] float64, hidden [n, D] float32)`` over ``ids`` as one stream, on ``device``."""
+    was_training = model.training
+    model.eval()
+    x_all, y_all = stream_rows(ids, bos)
+    n = y_all.shape[1]
+    logps: list[Tensor] = []
+    hiddens: list[Tensor] = []
+    step = dynamic.segment if dynamic is not None else chunk
+    state = model.init_state(1, device)
+    try:
+        if dynamic is None:
+            with torch.no_grad():
+                for a in range(0, n, step):
+                    x, y = x_all[:, a : a + step].to(device), y_all[:, a : a + step].to(device)
+                    hidden, state = model(x, state)
+                    logps.append(-model.token_nll(hidden, y).double())
+                    hiddens.append(hidden[0].float())
+                    if progress is not None:
+                        progress(min(n, a + step), n)
+        else:
+            params = [p for p in model.parameters() if p.requires_grad]
+            with restored(params) as trained, _grad_kernels(device):
+                for a in range(0, n, step):
+                    x, y = x_all[:, a : a + step].to(device), y_all[:, a : a + step].to(device)
+                    state = tuple(s.detach() for s in state)
+                    hidden, state = model(x, state)
+                    nll = segment_nll(model, hidden, y)
+                    logps.append(-nll.detach().double())  # scored before the step below
+                    hiddens.append(hidden[0].detach().float())
+                    _sgd(params, trained, nll.mean(), dynamic)
+                    if progress is not None:
+                        progress(min(n, a + step), n)
+    finally:
+        model.train(was_training)
+    return torch.cat(logps), torch.cat(hiddens)
+
+
+def segment_nll(model: nn.Module, hidden: Tensor, targets: Tensor) -> Tensor:
+    """``model.token_nll`` for a short segment, from one product with the whole output matrix.
+
+    The adaptive softmax slices its word rows per cluster, and the backward pass of each slice
+    fills a zero gradient as large as the whole matrix; a segment of a few tokens is cheaper as one
+    ``[N, V]`` product whose gradient is the matrix's own (same values as ``token_nll``).
+    """
+    adaptive = getattr(model, "adaptive", None)
+    if adaptive is None:
+        return model.token_nll(hidden, targets)  # type: ignore[operator,no-any-return]
+    flat = hidden.reshape(-1, hidden.shape[-1])
+    tgt = targets.reshape(-1).long()
+    w, b = model.output_weight, model.out_bias
+    logits = F.linear(flat, w.to(flat.dtype), b.to(flat.dtype)).float()
+    s, bounds = adaptive.shortlist, adaptive.bounds
+    head = F.log_softmax(torch.cat([logits[:, :s], adaptive.cluster(flat).float()], dim=-1), dim=-1)
+    head_target = tgt.clone()
+    tail_logp = torch.zeros_like(tgt, dtype=head.dtype)
+    for k, (lo, hi) in enumerate(zip(bounds[1:-1], bounds[2:], strict=True)):
+        inside = (tgt >= lo) & (tgt < hi)
+        if not bool(inside.any()):
+            continue
+        head_target = torch.where(inside, s + k, head_target)
+        tail = F.log_softmax(logits[:, lo:hi], dim=-1)
+        picked = tail.gather(1, (tgt - lo).clamp(0, hi - lo - 1).unsqueeze(1)).squeeze(1)
+        tail_logp = tail_logp + torch.where(inside, picked, torch.zeros_like(picked))
+    return -(head.gather(1, head_target.unsqueeze(1)).squeeze(1) + tail_logp)
+
+
+def _sgd(params: list[nn.Parameter], trained: list[Tensor], loss: Tensor, dyn: DynamicStep) -> None:
+    grads = torch.autograd.grad(loss, params, allow_unused=True)
+    with torch.no_grad():
+        moved = [(p, g) for p, g in zip(params, grads, strict=True) if g is not None]
+        if moved:
+            torch._foreach_add_([p for p, _ in moved], [g for _, g in moved], alpha=-dyn.lr)
+        if dyn.decay > 0:
+            for p, t in zip(params, trained, strict=True):
+                p.lerp_(t, dyn.decay)
