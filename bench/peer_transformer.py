@@ -111,9 +111,16 @@ def lr_at(cfg: PeerConfig, step: int, frac: float) -> float:
     return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, frac))))
 
 
-@torch.no_grad()
 def val_bpb(model: PeerTransformer, ids: np.ndarray, val_bytes: int, batch: int = 64) -> dict[str, float]:
-    """Every validation token scored once, windows of ``context`` moving by half a context."""
+    """The benchmark's val_bpb over every validation token (see :func:`token_nll`)."""
+    nll_all = token_nll(model, ids, batch)
+    nll = float(nll_all.sum())
+    return {"val_bpb": nll / math.log(2) / val_bytes, "loss": nll / len(ids), "tokens": len(ids)}
+
+
+@torch.no_grad()
+def token_nll(model: PeerTransformer, ids: np.ndarray, batch: int = 64) -> np.ndarray:
+    """Every validation token's NLL (nats), scored once: windows of ``context`` moving by half a context."""
     model.eval()
     c = model.cfg.context
     stream = torch.from_numpy(np.concatenate([[EOS], np.asarray(ids, dtype=np.int64)]))
@@ -125,7 +132,8 @@ def val_bpb(model: PeerTransformer, ids: np.ndarray, val_bytes: int, batch: int 
         lo = max(0, start + stride - c) if start else 0
         windows.append((lo, start))
         start += stride if start else c
-    nll, scored = 0.0, 0
+    out = np.zeros(n, dtype=np.float64)
+    scored = 0
     for i in range(0, len(windows), batch):
         group = windows[i : i + batch]
         xs, ys, masks = [], [], []
@@ -139,12 +147,13 @@ def val_bpb(model: PeerTransformer, ids: np.ndarray, val_bytes: int, batch: int 
             ys.append(F.pad(y, (0, pad), value=EOS))
             masks.append(keep)
         logp = model.token_logp(torch.stack(xs), torch.stack(ys))
-        mask = torch.stack(masks)
-        nll -= float(logp[mask].double().sum())
-        scored += int(mask.sum())
+        for row, (_, first) in enumerate(group):
+            keep = masks[row]
+            out[first : first + int(keep.sum())] = -logp[row][keep].double().numpy()
+            scored += int(keep.sum())
     model.train()
     assert scored == n, (scored, n)
-    return {"val_bpb": nll / math.log(2) / val_bytes, "loss": nll / n, "tokens": n}
+    return out
 
 
 @dataclass
@@ -157,10 +166,16 @@ class PeerRun:
     tokens: int = 0
     train_seconds: float = 0.0
     parameters: int = 0
+    model: PeerTransformer | None = field(default=None, repr=False)
 
     @property
     def tokens_per_second(self) -> float:
         return self.tokens / max(self.train_seconds, 1e-9)
+
+    def summary(self) -> dict[str, object]:
+        """Everything but the model, for JSON."""
+        keys = ("config", "checkpoints", "steps", "tokens", "train_seconds", "parameters")
+        return {k: getattr(self, k) for k in keys} | {"tokens_per_second": self.tokens_per_second}
 
 
 def train_peer(
@@ -205,6 +220,7 @@ def train_peer(
         while pending and (run.train_seconds >= pending[0] or run.train_seconds >= seconds):
             res = {"seconds": pending.pop(0), "train_seconds": run.train_seconds, "steps": run.steps}
             res |= val_bpb(model, val, int(corpus["val_bytes"]))
+            run.model = model
             run.checkpoints.append(res)
             log(
                 f"{cfg.name} {res['seconds']:.0f}s: val_bpb {res['val_bpb']:.4f} "
@@ -223,7 +239,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     marks = [c for c in (20.0, 60.0, 150.0) if c < args.seconds] + [args.seconds]
     run = train_peer(args.run_dir, CONFIGS[args.config], args.seconds, marks)
-    print(json.dumps(asdict(run) | {"tokens_per_second": run.tokens_per_second}, indent=2))
+    print(json.dumps(run.summary(), indent=2))
 
 
 if __name__ == "__main__":

@@ -5,9 +5,10 @@ targets ``ids``), the state carried throughout, and returns every token's log-pr
 the hidden state that predicted it (what the cache of :mod:`textgen.lm.cache` stores).
 
 With dynamic evaluation the stream is cut into segments; each segment is **scored first**, then
-the mean NLL of that same segment takes one SGD step (optionally pulled back towards the trained
-weights by ``decay``), so a token's probability depends only on the tokens before it. The trained
-weights are restored when the pass ends, whatever happens.
+the mean NLL of that same segment takes one SGD step on every parameter but the word vectors
+(:func:`adapted_parameters`; optionally pulled back towards the trained weights by ``decay``), so a
+token's probability depends only on the tokens before it. The trained weights are restored when
+the pass ends, whatever happens.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 
@@ -90,13 +90,13 @@ def stream_pass(
                     if progress is not None:
                         progress(min(n, a + step), n)
         else:
-            params = [p for p in model.parameters() if p.requires_grad]
+            params = adapted_parameters(model)
             with restored(params) as trained, _grad_kernels(device):
                 for a in range(0, n, step):
                     x, y = x_all[:, a : a + step].to(device), y_all[:, a : a + step].to(device)
                     state = tuple(s.detach() for s in state)
                     hidden, state = model(x, state)
-                    nll = segment_nll(model, hidden, y)
+                    nll = model.token_nll(hidden, y)
                     logps.append(-nll.detach().double())  # scored before the step below
                     hiddens.append(hidden[0].detach().float())
                     _sgd(params, trained, nll.mean(), dynamic)
@@ -107,33 +107,12 @@ def stream_pass(
     return torch.cat(logps), torch.cat(hiddens)
 
 
-def segment_nll(model: nn.Module, hidden: Tensor, targets: Tensor) -> Tensor:
-    """``model.token_nll`` for a short segment, from one product with the whole output matrix.
-
-    The adaptive softmax slices its word rows per cluster, and the backward pass of each slice
-    fills a zero gradient as large as the whole matrix; a segment of a few tokens is cheaper as one
-    ``[N, V]`` product whose gradient is the matrix's own (same values as ``token_nll``).
-    """
-    adaptive = getattr(model, "adaptive", None)
-    if adaptive is None:
-        return model.token_nll(hidden, targets)  # type: ignore[operator,no-any-return]
-    flat = hidden.reshape(-1, hidden.shape[-1])
-    tgt = targets.reshape(-1).long()
-    w, b = model.output_weight, model.out_bias
-    logits = F.linear(flat, w.to(flat.dtype), b.to(flat.dtype)).float()
-    s, bounds = adaptive.shortlist, adaptive.bounds
-    head = F.log_softmax(torch.cat([logits[:, :s], adaptive.cluster(flat).float()], dim=-1), dim=-1)
-    head_target = tgt.clone()
-    tail_logp = torch.zeros_like(tgt, dtype=head.dtype)
-    for k, (lo, hi) in enumerate(zip(bounds[1:-1], bounds[2:], strict=True)):
-        inside = (tgt >= lo) & (tgt < hi)
-        if not bool(inside.any()):
-            continue
-        head_target = torch.where(inside, s + k, head_target)
-        tail = F.log_softmax(logits[:, lo:hi], dim=-1)
-        picked = tail.gather(1, (tgt - lo).clamp(0, hi - lo - 1).unsqueeze(1)).squeeze(1)
-        tail_logp = tail_logp + torch.where(inside, picked, torch.zeros_like(picked))
-    return -(head.gather(1, head_target.unsqueeze(1)).squeeze(1) + tail_logp)
+def adapted_parameters(model: nn.Module) -> list[nn.Parameter]:
+    """What dynamic evaluation moves: every parameter but the word-vector matrices (the embedding,
+    which is also the output layer's rows when tied, and untied output rows). Keeping them fixed
+    measured better at its best learning rate and about 3x faster per segment (bench/BENCHMARKS.md)."""
+    words = {id(model.embedding.weight), id(getattr(model, "out_weight", None))}
+    return [p for p in model.parameters() if p.requires_grad and id(p) not in words]
 
 
 def _sgd(params: list[nn.Parameter], trained: list[Tensor], loss: Tensor, dyn: DynamicStep) -> None:
