@@ -20,7 +20,7 @@ from textgen.cli import app
 from textgen.decode.loop import DecodeOptions, decode
 from textgen.decode.sampling import Sampler, SamplingSettings
 from textgen.errors import UsageError
-from textgen.lm.adapt import adapted_log_probs, evaluate_model, half_figures, tune
+from textgen.lm.adapt import _search, adapted_log_probs, evaluate_model, half_figures, tune
 from textgen.lm.adapt_settings import CacheSettings, DynamicSettings, EvaluateConfig
 from textgen.lm.cache import StreamCache, cache_log_probs, mix
 from textgen.lm.checkpoint import load_generator
@@ -34,7 +34,7 @@ CPU = torch.device("cpu")
 def settings(cache: bool = True, dynamic: bool = True, **kw: Any) -> EvaluateConfig:
     values: dict[str, Any] = {"cache": cache, "dynamic": dynamic, "device": "cpu"}
     if cache:
-        values |= {"cache_size": 50, "cache_theta": 0.5, "cache_lambda": 0.2}
+        values |= {"cache_size": 50, "cache_theta": 5.0, "cache_lambda": 0.2}
     if dynamic:
         values |= {"dynamic_lr": 0.3, "dynamic_segment": 7}
     return options.validated(options.build(EvaluateConfig, {**values, **kw}))
@@ -149,6 +149,19 @@ def test_tune_fills_only_what_was_not_given_and_reports_halves() -> None:
     assert both == pytest.approx(bits_per_byte(float(-adapted.sum()), 10_000))
 
 
+@pytest.mark.parametrize("best", [0, 1, 2, 3, 4])
+def test_the_learning_rate_search_finds_the_best_of_a_unimodal_curve(best: int) -> None:
+    grid = (0.01, 0.03, 0.1, 0.3, 1.0)
+    tried: list[float] = []
+
+    def run(lr: float) -> dict[str, Any]:
+        tried.append(lr)
+        return {"dynamic_lr": lr, "nll": abs(grid.index(lr) - best) + 1.0}
+
+    assert _search(grid, 2, run)["dynamic_lr"] == grid[best]
+    assert len(tried) <= 4 and len(set(tried)) == len(tried)
+
+
 def test_evaluate_cli_json_reports_static_and_adapted(tmp_path: Path) -> None:
     run = trained_run("lstm")
     res = runner.invoke(app, ["evaluate", "--run-dir", str(run), "--json", "--device", "cpu"])
@@ -203,7 +216,7 @@ def test_decoding_cache_records_the_mixture_of_the_evaluation_formula() -> None:
     import textgen
 
     gen = textgen.load(trained_run("lstm"), device="cpu")
-    cache = CacheSettings(cache=True, cache_size=16, cache_theta=0.8, cache_lambda=0.3)
+    cache = CacheSettings(cache=True, cache_size=16, cache_theta=8.0, cache_lambda=0.3)
     out = gen.generate("maya: the the", length=30, seed=2, precision="fp32", cache=cache)
     assert out.settings["cache_lambda"] == 0.3 and out.settings["cache_size"] == 16
     prime = [gen.vocab.stoi[t] for t in out.prime_tokens]
@@ -213,7 +226,7 @@ def test_decoding_cache_records_the_mixture_of_the_evaluation_formula() -> None:
         logp = gen.model.log_probs(hidden)[0]
     targets = torch.tensor(ids[1:])
     model_logp = logp[:-1].gather(1, targets.unsqueeze(1)).squeeze(1).double()
-    cached, has = cache_log_probs(hidden[0, :-1], targets, 16, [0.8])
+    cached, has = cache_log_probs(hidden[0, :-1], targets, 16, [8.0])
     want = mix(model_logp, cached[0].double(), has, 0.3)[len(prime) - 1 :].exp()
     torch.testing.assert_close(torch.tensor(out.samples[0].probs, dtype=torch.float64), want, atol=1e-5, rtol=1e-4)
 
@@ -235,7 +248,7 @@ def test_generate_cache_options_and_errors() -> None:
     res = runner.invoke(app, ["generate", "--run-dir", run, "--prime", "maya", "--cache", "--seed", "1", "--json"])
     assert res.exit_code == 0, res.output
     data = json.loads(res.stdout)
-    assert data["settings"]["cache_theta"] > 0 and data["settings"]["cache_size"] == 2000
+    assert data["settings"]["cache_theta"] > 0 and data["settings"]["cache_size"] == 3000
     for args, needle in (
         (["--cache", "--cache-size", "0"], "--cache-size must be at least 1"),
         (["--cache", "--cache-lambda", "2"], "--cache-lambda must be in [0, 1]"),

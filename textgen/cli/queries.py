@@ -95,7 +95,7 @@ def evaluate_cmd(given: dict[str, Any], run_dir: RunDirOpt = DEFAULT_RUN_DIR, as
     from textgen.lm.adapt import evaluate_adapted
 
     config = options.validated(options.build(EvaluateConfig, given))  # every option checked before loading
-    log = None if as_json else (lambda line: err_console.print(line, markup=False, highlight=False))
+    log = lambda line: err_console.print(line, markup=False, highlight=False)  # noqa: E731  (stderr: --json stays clean)
     result = evaluate_adapted(run_dir, config, log)
     if as_json:
         print(json.dumps(result.to_dict(), sort_keys=True))

@@ -30,9 +30,9 @@ from textgen.lm.evaluate import EvalResult, bits_per_byte, corpus_stats, result_
 from textgen.rundir import RunDir
 
 # tuning grids (first half of the validation split); each grid's best value is then refined once
-THETAS = (0.03, 0.1, 0.3, 1.0, 3.0)
+THETAS = (2.0, 4.0, 8.0, 16.0, 32.0, 64.0)  # theta x cosine similarity
 LAMBDAS = (0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5)
-LRS = (1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1.0)
+LRS = (1e-2, 3e-2, 1e-1, 3e-1, 1.0)  # SGD on all but the word vectors; searched from 0.1
 
 Progress = Callable[[str], None]
 
@@ -131,14 +131,7 @@ def tune(
         return best
 
     if dyn.dynamic and dyn.dynamic_lr is None:
-        results: list[dict[str, Any]] = []
-        for lr in LRS:  # ascending; stop two steps past the best (the NLL is unimodal in lr)
-            results.append(run_lr(lr))
-            best = min(results, key=lambda r: r["nll"])
-            if len(results) - results.index(best) > 2:
-                break
-        results += [run_lr(lr) for lr in _refine(LRS, best["dynamic_lr"])]
-        best = min(results, key=lambda r: r["nll"])
+        best = _search(LRS, LRS.index(1e-1), run_lr)
     else:
         best = run_lr(dyn.dynamic_lr)
     settled = replace(
@@ -149,6 +142,25 @@ def tune(
         dynamic_eval=replace(dyn, dynamic_lr=best["dynamic_lr"]) if dyn.dynamic else dyn,
     )
     return settled, tried, tuned
+
+
+def _search(grid: Sequence[float], start: int, run: Callable[[float], dict[str, Any]]) -> dict[str, Any]:
+    """The best of ``grid`` for a unimodal NLL: from ``start``, walk the way it improves until it stops improving.
+
+    Each value costs a pass over the first half (a gradient step per segment), so this tries three
+    or four values where the whole grid would cost five.
+    """
+    results = {start: run(grid[start])}
+    for step in (1, -1):
+        i = start
+        while 0 <= i + step < len(grid):
+            results[i + step] = run(grid[i + step])
+            if results[i + step]["nll"] >= results[i]["nll"]:
+                break
+            i += step
+        if i != start:  # it improved this way: the other way cannot (unimodal)
+            break
+    return min(results.values(), key=lambda r: r["nll"])
 
 
 def _tune_cache(

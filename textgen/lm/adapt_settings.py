@@ -15,10 +15,10 @@ from typing import Any
 from textgen import device as devices
 from textgen.options import Problem, option, section
 
-CACHE_SIZE = 2000
+CACHE_SIZE = 3000
 # generate --cache without --cache-theta/--cache-lambda (the values evaluate tuned on bench/BENCHMARKS.md's runs)
-CACHE_THETA = 0.3
-CACHE_LAMBDA = 0.1
+CACHE_THETA = 12.0
+CACHE_LAMBDA = 0.2
 DYNAMIC_SEGMENT = 20
 DYNAMIC_DECAY = 0.0
 
@@ -31,7 +31,7 @@ class CacheSettings:
     cache_size: int = option(CACHE_SIZE, "Cache: how many recent positions it holds.", min=1)
     cache_theta: float | None = option(
         None,
-        f"Cache: how sharply the current hidden state selects the cached ones (unset: evaluate tunes it, "
+        f"Cache: how sharply the current hidden state selects the cached ones (x cosine; unset: evaluate tunes it, "
         f"generate uses {CACHE_THETA:g}).",
         gt=0,
     )

@@ -388,4 +388,3 @@ def train_generator(
                 f"out of memory on {trainer.device} with --batch-size {b}; retry with --batch-size {max(1, b // 2)}"
             ) from exc
     return trainer.finish(stopped, embeddings)
-
