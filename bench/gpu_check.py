@@ -208,7 +208,7 @@ def part_adapt(ctx: dict[str, Any]) -> dict[str, Any]:
     run = ctx.get("trained_run")
     if run is None:
         raise RuntimeError("no trained preset (the train part failed)")
-    values = {"cache": True, "cache_theta": 12.0, "cache_lambda": 0.2, "dynamic": True, "dynamic_lr": 0.1}
+    values = {"cache": True, "cache_theta": 12.0, "cache_lambda": 0.2, "dynamic": True, "dynamic_lr": 1e-3}
     cfg = options.validated(options.build(EvaluateConfig, {**values, "device": ctx["device"]}))
     t0 = time.perf_counter()
     res = evaluate_adapted(run, cfg)

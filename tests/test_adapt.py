@@ -36,7 +36,7 @@ def settings(cache: bool = True, dynamic: bool = True, **kw: Any) -> EvaluateCon
     if cache:
         values |= {"cache_size": 50, "cache_theta": 5.0, "cache_lambda": 0.2}
     if dynamic:
-        values |= {"dynamic_lr": 0.3, "dynamic_segment": 7}
+        values |= {"dynamic_lr": 0.003, "dynamic_segment": 7}
     return options.validated(options.build(EvaluateConfig, {**values, **kw}))
 
 
@@ -70,7 +70,7 @@ def test_static_stream_is_the_benchmark_score_and_lambda_zero_changes_nothing() 
     adapted, static = adapted_log_probs(model, ids, bos, settings(True, False, cache_lambda=0.0), CPU)
     assert torch.equal(adapted, logp) and torch.equal(static, logp)
     model_before = {k: v.clone() for k, v in model.state_dict().items()}
-    dyn, _ = stream_pass(model, ids, bos, CPU, DynamicStep(lr=0.5, segment=9))
+    dyn, _ = stream_pass(model, ids, bos, CPU, DynamicStep(lr=0.003, segment=9))
     assert torch.equal(dyn[:9], logp[:9])  # the first segment is scored before any step
     assert not torch.allclose(dyn, logp)
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in model_before.items())  # weights restored
@@ -89,7 +89,7 @@ def test_weights_are_restored_when_a_pass_fails(monkeypatch: pytest.MonkeyPatch)
     model, ids, bos = loaded()
     before = {k: v.clone() for k, v in model.state_dict().items()}
     calls = {"n": 0}
-    real = dynamic._sgd
+    real = dynamic._update
 
     def failing(*args: Any) -> None:
         calls["n"] += 1
@@ -97,9 +97,9 @@ def test_weights_are_restored_when_a_pass_fails(monkeypatch: pytest.MonkeyPatch)
         if calls["n"] == 3:
             raise RuntimeError("boom")
 
-    monkeypatch.setattr(dynamic, "_sgd", failing)
+    monkeypatch.setattr(dynamic, "_update", failing)
     with pytest.raises(RuntimeError, match="boom"):
-        stream_pass(model, ids, bos, CPU, DynamicStep(lr=1.0, segment=5))
+        stream_pass(model, ids, bos, CPU, DynamicStep(lr=0.01, segment=5))
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
 
 
@@ -171,13 +171,13 @@ def test_evaluate_cli_json_reports_static_and_adapted(tmp_path: Path) -> None:
         io.read_json(run / "generator.json")["metrics"]["val_bpb"]
     )
     args = ["evaluate", "--run-dir", str(run), "--json", "--cache", "--cache-size", "40", "--dynamic"]
-    res = runner.invoke(app, [*args, "--dynamic-lr", "0.1", "--cache-theta", "0.5"])
+    res = runner.invoke(app, [*args, "--dynamic-lr", "0.001", "--cache-theta", "8"])
     assert res.exit_code == 0, res.output
     data = json.loads(res.stdout)
     assert data["val_bpb"] == plain["val_bpb"] and data["val_bpb_adapted"] < data["val_bpb_stream"]
-    assert data["settings"]["cache_size"] == 40 and data["settings"]["dynamic_lr"] == 0.1
+    assert data["settings"]["cache_size"] == 40 and data["settings"]["dynamic_lr"] == 0.001
     assert data["tuned"] == ["cache_lambda"] and len(data["halves"]) == 2
-    res = runner.invoke(app, ["evaluate", "--run-dir", str(run), "--cache", "--cache-theta", "0.5", "--device", "cpu"])
+    res = runner.invoke(app, ["evaluate", "--run-dir", str(run), "--cache", "--cache-theta", "8", "--device", "cpu"])
     assert res.exit_code == 0 and "val_bpb_adapted" in res.stdout and "second half" in res.stdout
 
 

@@ -32,7 +32,7 @@ from textgen.rundir import RunDir
 # tuning grids (first half of the validation split); each grid's best value is then refined once
 THETAS = (2.0, 4.0, 8.0, 16.0, 32.0, 64.0)  # theta x cosine similarity
 LAMBDAS = (0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5)
-LRS = (1e-2, 3e-2, 1e-1, 3e-1, 1.0)  # SGD on all but the word vectors; searched from 0.1
+LRS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2)  # RMS-normalised steps (textgen.lm.dynamic); searched from 1e-3
 
 Progress = Callable[[str], None]
 
@@ -131,7 +131,7 @@ def tune(
         return best
 
     if dyn.dynamic and dyn.dynamic_lr is None:
-        best = _search(LRS, LRS.index(1e-1), run_lr)
+        best = _search(LRS, LRS.index(1e-3), run_lr)
     else:
         best = run_lr(dyn.dynamic_lr)
     settled = replace(

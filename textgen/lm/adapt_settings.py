@@ -70,7 +70,9 @@ class DynamicSettings:
 
     dynamic: bool = option(False, "After scoring each segment, take a gradient step on it (weights restored after).")
     dynamic_lr: float | None = option(
-        None, "Dynamic evaluation: SGD learning rate (unset: tuned on the validation split's first half).", gt=0
+        None,
+        "Dynamic evaluation: learning rate of its RMS-normalised steps (unset: tuned on the split's first half).",
+        gt=0,
     )
     dynamic_segment: int = option(DYNAMIC_SEGMENT, "Dynamic evaluation: tokens scored per gradient step.", min=1)
     dynamic_decay: float = option(

