@@ -106,17 +106,24 @@ def windows_of(ids: np.ndarray, seq_len: int = SEQ_LEN) -> tuple[torch.Tensor, t
 
 
 @torch.no_grad()
-def val_bpb(model: PeerRNN, data: PeerData, batch: int = 2048) -> dict[str, float]:
-    """Every validation word predicted from its 10 preceding words (training text before the first)."""
+def token_nll(model: PeerRNN, data: PeerData, batch: int = 2048) -> np.ndarray:
+    """Every validation word's NLL (nats), predicted from its 10 preceding words (training text before the first)."""
     model.eval()
     ids = np.concatenate([data.train[-SEQ_LEN:], data.val])
     x, y = windows_of(ids)
-    nll = 0.0
-    for i in range(0, len(y), batch):
-        nll += float(nn.functional.cross_entropy(model(x[i : i + batch]), y[i : i + batch], reduction="sum"))
+    parts = [
+        nn.functional.cross_entropy(model(x[i : i + batch]), y[i : i + batch], reduction="none").double().numpy()
+        for i in range(0, len(y), batch)
+    ]
     model.train()
-    loss = nll / len(y)
-    return {"val_bpb": nll / math.log(2) / data.val_bytes, "loss": loss, "tokens": len(y)}
+    return np.concatenate(parts)
+
+
+def val_bpb(model: PeerRNN, data: PeerData, batch: int = 2048) -> dict[str, float]:
+    """The benchmark's val_bpb over every validation word (see :func:`token_nll`)."""
+    nll_all = token_nll(model, data, batch)
+    nll = float(nll_all.sum())
+    return {"val_bpb": nll / math.log(2) / data.val_bytes, "loss": nll / len(nll_all), "tokens": len(nll_all)}
 
 
 @dataclass

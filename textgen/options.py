@@ -235,6 +235,8 @@ def check_value(leaf: Leaf, value: Any) -> str | None:
         items = value if isinstance(value, tuple | list) else None
         if items is None or not all(_is(item, v) for v in items):
             return f"expected {describe(leaf)}, got {value!r} ({type(value).__name__})"
+    elif base is float and isinstance(value, float) and not math.isfinite(value):
+        return f"must be a finite number, got {value!r}"
     elif not _is(base, value):
         return f"expected {describe(leaf)}, got {value!r} ({type(value).__name__})"
     choices = leaf.choices

@@ -11,8 +11,10 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from textgen import device as devices
-from textgen.cli.app import app, command, console, corpus_app
+from textgen import options
+from textgen.cli.app import app, command, console, corpus_app, err_console
+from textgen.cli.options import derived_command
+from textgen.lm.adapt_settings import EvaluateConfig
 from textgen.rundir import DEFAULT_RUN_DIR
 
 RunDirOpt = Annotated[Path, typer.Option("--run-dir", help="Run directory to read.")]
@@ -82,26 +84,47 @@ def evaluate_embeddings_cmd(run_dir: RunDirOpt = DEFAULT_RUN_DIR, as_json: JsonO
         print_scores(scores)
 
 
-@command(app, name="evaluate")
-def evaluate_cmd(
-    run_dir: RunDirOpt = DEFAULT_RUN_DIR,
-    device: Annotated[str, typer.Option(help=f"{devices.CHOICES}.")] = "auto",
-    as_json: JsonOpt = False,
-) -> None:
-    """Score the best checkpoint on the validation split: val_bpb, loss, perplexity, OOV rate."""
-    from textgen.lm.evaluate import evaluate_run
+@derived_command(
+    app,
+    EvaluateConfig,
+    "evaluate",
+    "Score the best checkpoint on the validation split: val_bpb, loss, perplexity, OOV rate; with --cache and/or "
+    "--dynamic also the adapted val_bpb (settings not given are tuned on the split's first half; both halves shown).",
+)
+def evaluate_cmd(given: dict[str, Any], run_dir: RunDirOpt = DEFAULT_RUN_DIR, as_json: JsonOpt = False) -> None:
+    from textgen.lm.adapt import evaluate_adapted
 
-    result = evaluate_run(run_dir, device=device)
+    config = options.validated(options.build(EvaluateConfig, given))  # every option checked before loading
+    log = lambda line: err_console.print(line, markup=False, highlight=False)  # noqa: E731  (stderr: --json stays clean)
+    result = evaluate_adapted(run_dir, config, log)
     if as_json:
         print(json.dumps(result.to_dict(), sort_keys=True))
         return
-    oov = f"{result.val_oov_rate:.2%}" if result.val_oov_rate is not None else "n/a"
+    static = result.static
+    oov = f"{static.val_oov_rate:.2%}" if static.val_oov_rate is not None else "n/a"
     console.print(
-        f"val_bpb {result.val_bpb:.4f}  loss {result.loss:.4f} nats/token  perplexity {result.perplexity:.1f}  "
-        f"tokens {result.tokens:,}  bytes {result.bytes:,}  val_oov_rate {oov}",
+        f"val_bpb {static.val_bpb:.4f}  loss {static.loss:.4f} nats/token  perplexity {static.perplexity:.1f}  "
+        f"tokens {static.tokens:,}  bytes {static.bytes:,}  val_oov_rate {oov}",
         markup=False,
         highlight=False,
     )
+    if result.val_bpb_adapted is None:
+        return
+    shown = ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in result.settings.items())
+    tuned = f" (tuned on the first half: {', '.join(result.tuned)})" if result.tuned else ""
+    console.print(
+        f"val_bpb_adapted {result.val_bpb_adapted:.4f}  (static, one stream: {result.val_bpb_stream:.4f})  "
+        f"{shown}{tuned}",
+        markup=False,
+        highlight=False,
+    )
+    for half in result.halves:
+        console.print(
+            f"  {half['half']} half ({half['tokens']:,} tokens): val_bpb {half['val_bpb']:.4f} -> "
+            f"adapted {half['val_bpb_adapted']:.4f}",
+            markup=False,
+            highlight=False,
+        )
 
 
 @command(corpus_app, name="list")

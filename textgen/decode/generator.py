@@ -16,12 +16,14 @@ from typing import Any, Literal
 import torch
 
 from textgen import device as devices
+from textgen import options
 from textgen.decode.kernels import Precision, check_precision
 from textgen.decode.loop import Decoded, DecodeOptions, OnStep, decode
 from textgen.decode.render import prime_tokens, proper_names, render
 from textgen.decode.sampling import Sampler, structural_mask
 from textgen.decode.settings import MAX_LENGTH, MAX_SAMPLES, SamplingSettings
 from textgen.errors import UsageError
+from textgen.lm.adapt_settings import CacheSettings
 from textgen.rundir import RunDir
 from textgen.text import symbols
 from textgen.vocab import Vocab
@@ -126,6 +128,7 @@ class TextGenerator:
         exact_sampling: bool = False,
         precision: Precision | Literal["auto"] | None = None,
         on_step: OnStep | None = None,
+        cache: CacheSettings | None = None,
     ) -> Generation:
         """Write ``num_samples`` continuations of ``prime`` (one batch); same seed, same text on CPU.
 
@@ -135,9 +138,13 @@ class TextGenerator:
         (:mod:`textgen.decode.kernels`): ``fp32`` is the model's own; ``bf16`` and ``int8`` are faster
         with a small, measured error on the probabilities; ``auto`` (the default) is int8 on x86 CPUs and
         fp32 elsewhere, and fp32 with ``explain``. ``on_step`` sees each step as it is sampled
-        (:class:`textgen.decode.loop.StepView`; ``textgen serve`` streams from it).
+        (:class:`textgen.decode.loop.StepView`; ``textgen serve`` streams from it). ``cache`` (with
+        ``cache.cache`` on) mixes a neural cache of the sample's own hidden states into the distribution
+        (:mod:`textgen.lm.cache`; unset theta and lambda take the measured defaults); it needs the whole
+        distribution each step, so it is slower.
         """
         settings = SamplingSettings(temperature, top_k, top_p, repetition_penalty, greedy, exact_sampling).validate()
+        cache = options.validated(cache).settled() if cache is not None and cache.cache else None
         _check_counts(length, max_turns, num_samples)
         if precision in (None, "auto"):  # --explain inspects the model itself: fp32 unless asked otherwise
             precision = "fp32" if explain else "auto"
@@ -161,6 +168,7 @@ class TextGenerator:
             stats=explain,
             precision=chosen,
             attention=explain and self.arch == "attention",
+            cache=cache,
         )
         decoded = decode(self.model, ids, sampler, num_samples, opts, on_step)
         record = settings.to_dict() | {
@@ -169,6 +177,9 @@ class TextGenerator:
             "num_samples": num_samples,
             "precision": chosen,
         }
+        if cache is not None:
+            record |= {"cache_size": cache.cache_size, "cache_theta": cache.cache_theta}
+            record |= {"cache_lambda": cache.cache_lambda}
         gen = Generation(prime=prime, prime_tokens=tokens, seed=seed, settings=record)
         gen.samples = [self._sample(decoded, i, tokens, restore_case) for i in range(num_samples)]
         return gen

@@ -8,9 +8,10 @@ holds every rule and says which fast path each setting allows). Three heads, cho
   tail cluster only where a draw lands (exact for plain sampling);
 * :class:`LazyHead`: adaptive softmax, every word's log-probability except tail clusters that
   provably cannot be picked (greedy, top-k, top-p; exact);
-* :class:`FullHead`: the whole distribution each step (any model and rule; ``--explain``).
+* :class:`FullHead`: the whole distribution each step (any model and rule; ``--explain``);
+* :class:`CachedHead`: the whole distribution mixed with a neural cache (``--cache``).
 
-``head.log_probs`` is the last step's ``[B, V]`` distribution where the head formed it (FullHead).
+``head.log_probs`` is the last step's ``[B, V]`` distribution where the head formed it (FullHead, CachedHead).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from textgen.decode.cluster import ClusterFirst
 from textgen.decode.kernels import Precision
 from textgen.decode.lazy import LazyAdaptive
 from textgen.decode.sampling import Sampler
+from textgen.lm.adapt_settings import CacheSettings
+from textgen.lm.cache import StreamCache
 
 
 class Head(Protocol):
@@ -62,12 +65,41 @@ class LazyHead:
         return ids, logp.gather(1, ids.unsqueeze(1)).squeeze(1)
 
 
+class CachedHead:
+    """The whole distribution mixed with a neural cache of this decode's own hidden states
+    (:mod:`textgen.lm.cache`): words that followed similar states earlier in the scene gain mass."""
+
+    def __init__(self, model: Any, sampler: Sampler, precision: Precision, cache: CacheSettings) -> None:
+        self.sampler = sampler
+        self._log_probs = output.log_probs_fn(model, precision)
+        self.cache = StreamCache(cache.cache_size, float(cache.cache_theta or 0.0), float(cache.cache_lambda or 0.0))
+        self.log_probs: Tensor | None = None
+
+    def start(self, model: Any, prime: Tensor, batch: int) -> None:
+        """Cache the prime's own (state, next token) pairs for every stream (``prime [1, T]``)."""
+        if prime.shape[1] < 2:
+            return
+        hidden, _ = model(prime, model.init_state(1, prime.device))
+        self.cache.add_sequence(hidden[:, :-1].expand(batch, -1, -1), prime[:, 1:].expand(batch, -1))
+
+    def step(self, hidden: Tensor) -> tuple[Tensor, Tensor]:
+        h = hidden[:, -1]
+        logp = self.log_probs = self.cache.log_mix(self._log_probs(h), h)
+        ids = self.sampler(logp)
+        self.cache.add(h, ids)
+        return ids, logp.gather(1, ids.unsqueeze(1)).squeeze(1)
+
+
 HEADS = ("auto", "cluster", "lazy", "full")
 
 
-def choose(model: Any, sampler: Sampler, precision: Precision, head: str = "auto") -> Head:
+def choose(
+    model: Any, sampler: Sampler, precision: Precision, head: str = "auto", cache: CacheSettings | None = None
+) -> Head:
     """The head for ``model`` and ``sampler``: ``auto`` is the cheapest that is right; the others force one
-    (ValueError where it does not apply)."""
+    (ValueError where it does not apply). A ``cache`` mixes the whole distribution: :class:`CachedHead`."""
+    if cache is not None and cache.cache:
+        return CachedHead(model, sampler, precision, cache.settled())
     if head in ("auto", "cluster"):
         first = ClusterFirst.of(model, sampler, precision)
         if first is not None:

@@ -21,6 +21,7 @@ from textgen.decode import heads
 from textgen.decode.kernels import Precision
 from textgen.decode.sampling import Sampler
 from textgen.decode.stepper import LSTMStepper
+from textgen.lm.adapt_settings import CacheSettings
 
 STOP_LENGTH, STOP_EOS, STOP_TURNS = "length", "eos", "turns"
 
@@ -41,6 +42,7 @@ class DecodeOptions:
     stats: bool = False  # entropy and top alternatives per token
     top_n: int = 5
     attention: bool = False  # record attention weights (attention model only)
+    cache: CacheSettings | None = None  # mix a neural cache into the distribution (heads.CachedHead)
 
 
 @dataclass
@@ -152,11 +154,13 @@ def decode(
     speakers = opts.speakers.to(device) if opts.speakers is not None and opts.max_turns is not None else None
     banned = torch.tensor(opts.banned, dtype=torch.long, device=device)
     check_every = 1 if device.type == "cpu" else 16  # avoid a host sync per step on GPUs
-    head = heads.choose(model, sampler, opts.precision, "full" if opts.stats else opts.head)
+    head = heads.choose(model, sampler, opts.precision, "full" if opts.stats else opts.head, opts.cache)
     stepper = LSTMStepper.of(model, opts.precision)  # None for the attention model: module steps
     steps = 0
     with torch.inference_mode(), single_thread(device.type == "cpu" and b == 1):
         hidden, state, attn = _feed_prime(model, prime, b, opts.attention)
+        if isinstance(head, heads.CachedHead):
+            head.start(model, prime, b)
         if stepper is not None:
             stepper.load(state)
         sampler.start(prime.expand(b, -1))

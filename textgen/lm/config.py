@@ -35,6 +35,12 @@ class ModelConfig:
     layers: int = option(1, "LSTM layers.", min=1)
     dropout: float = option(0.4, "Dropout on LSTM outputs and between layers.", min=0, lt=1)
     emb_dropout: float = option(0.1, "Share of input positions whose word vector is dropped.", min=0, lt=1)
+    weight_drop: float = option(
+        0.0, "Share of the LSTM hidden-to-hidden weights dropped while training (AWD-LSTM weight drop).", min=0, lt=1
+    )
+    locked_dropout: bool = option(
+        False, "One dropout mask per sequence for all time steps (variational) on LSTM outputs and between layers."
+    )
     tie_weights: bool = option(True, "Share the embedding matrix with the output layer.")
     softmax: Softmax = option("adaptive", "Output layer: full or adaptive.")
     cutoffs: tuple[int, ...] = option(
@@ -83,6 +89,10 @@ class TrainConfig:
     lr_decay: float = option(0.5, "plateau: multiply the lr by this when validation stops improving.", gt=0, max=1)
     min_lr: float = option(1e-5, "The learning rate never drops below this.", min=0)
     clip: float = option(0.25, "Gradient-norm clipping (0 disables).", min=0)
+    ar: float = option(0.0, "Activation regularisation: adds this x mean(dropped LSTM output^2) to the loss.", min=0)
+    tar: float = option(
+        0.0, "Temporal activation regularisation: adds this x mean((h_t - h_t-1)^2) of the LSTM output.", min=0
+    )
     epochs: int = option(10, "Passes over the training split.", min=1)
     max_steps: int | None = option(None, "Stop after this many optimizer steps.", min=1)
     max_seconds: float | None = option(None, "Stop after this much training time (validation excluded).", gt=0)

@@ -26,6 +26,7 @@ from torch import Tensor, nn
 from textgen import device as devices
 from textgen import options
 from textgen.errors import ArtifactError
+from textgen.lm import regularize
 from textgen.lm.config import ModelConfig
 from textgen.lm.softmax import AdaptiveSoftmax, full_log_prob, full_nll
 
@@ -103,7 +104,6 @@ class _Generator(nn.Module):
         v, e, h = cfg.vocab_size, cfg.emb_dim, cfg.hidden
         self.embedding = nn.Embedding(v, e)
         self.lstm = nn.LSTM(e, h, cfg.layers, dropout=cfg.dropout if cfg.layers > 1 else 0.0, batch_first=True)
-        self.drop = nn.Dropout(cfg.dropout)
         self.out_dim = e if cfg.tie_weights else h
         self.out_weight = None if cfg.tie_weights else nn.Parameter(torch.empty(v, self.out_dim).uniform_(-0.1, 0.1))
         self.out_bias = nn.Parameter(torch.zeros(v))
@@ -134,14 +134,25 @@ class _Generator(nn.Module):
     def _features(self, out: Tensor, state: State) -> tuple[Tensor, State, Tensor | None]:
         raise NotImplementedError
 
-    def forward(self, tokens: Tensor, state: State | None = None, return_attention: bool = False) -> Any:
+    def run(self, tokens: Tensor, state: State | None = None) -> tuple[Tensor, State, Tensor | None, Tensor, Tensor]:
+        """``(hidden, new state, attention or None, raw LSTM output, dropped LSTM output)``: the forward
+        pass with the activations AR/TAR read (:mod:`textgen.lm.regularize`)."""
         if state is None:
             state = self.init_state(tokens.shape[0], tokens.device)
+        cfg = self.cfg
         x = self.embed(tokens)
+        h0 = (state[0].to(x.dtype), state[1].to(x.dtype))
         with _lstm_kernel(x):
-            out, (h, c) = self.lstm(x, (state[0].to(x.dtype), state[1].to(x.dtype)))
-        hidden, extra, attn = self._features(self.drop(out), state)
-        new_state = (h, c, *extra)
+            if regularize.needs_layerwise(self.lstm, cfg.weight_drop, cfg.locked_dropout, self.training):
+                out, (h, c) = regularize.lstm_layerwise(self.lstm, x, h0, cfg.weight_drop, cfg.locked_dropout)
+            else:
+                out, (h, c) = self.lstm(x, h0)
+        dropped = regularize.dropout(out, cfg.dropout, cfg.locked_dropout, self.training)
+        hidden, extra, attn = self._features(dropped, state)
+        return hidden, (h, c, *extra), attn, out, dropped
+
+    def forward(self, tokens: Tensor, state: State | None = None, return_attention: bool = False) -> Any:
+        hidden, new_state, attn, _, _ = self.run(tokens, state)
         if return_attention:
             if attn is None:
                 raise ArtifactError("return_attention needs the attention architecture (--arch attention)")

@@ -12,6 +12,7 @@ from textgen import options
 from textgen.errors import ArtifactError, UsageError
 from textgen.lm import pretrained
 from textgen.lm.config import RESUMABLE, GeneratorConfig, ModelConfig, auto_cutoffs
+from textgen.lm.regularize import activation_penalty
 from textgen.options import Problem
 from textgen.rundir import RunDir
 from textgen.vocab import Vocab
@@ -21,15 +22,22 @@ _AUTOMATIC = {"emb_dim": 0, "cutoffs": (), "vocab_size": 0}
 
 
 class LMStep(nn.Module):
-    """One forward + loss, as a module so DDP and ``torch.compile`` can wrap the whole step."""
+    """One forward + loss, as a module so DDP and ``torch.compile`` can wrap the whole step.
 
-    def __init__(self, model: nn.Module) -> None:
+    Returns ``(objective, loss, state)``: the objective adds the AR/TAR penalties
+    (:func:`textgen.lm.regularize.activation_penalty`) to the mean NLL ``loss`` that is logged.
+    """
+
+    def __init__(self, model: nn.Module, ar: float = 0.0, tar: float = 0.0) -> None:
         super().__init__()
-        self.model = model
+        self.model, self.ar, self.tar = model, ar, tar
 
-    def forward(self, x: Tensor, y: Tensor, state: tuple[Tensor, ...]) -> tuple[Tensor, tuple[Tensor, ...]]:
-        hidden, state = self.model(x, state)
-        return self.model.loss(hidden, y), tuple(s.detach() for s in state)
+    def forward(self, x: Tensor, y: Tensor, state: tuple[Tensor, ...]) -> tuple[Tensor, Tensor, tuple[Tensor, ...]]:
+        hidden, state, _, raw, dropped = self.model.run(x, state)
+        loss = self.model.loss(hidden, y)
+        penalty = activation_penalty(raw, dropped, self.ar, self.tar)
+        objective = loss if penalty is None else loss + penalty
+        return objective, loss, tuple(s.detach() for s in state)
 
 
 def resolve_config(config: GeneratorConfig | None, vocab: Vocab, rd: RunDir) -> GeneratorConfig:

@@ -121,7 +121,7 @@ class Trainer:
         groups = [{"params": decay, "weight_decay": self.cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
         opt_cls = torch.optim.AdamW if self.cfg.optimizer == "adamw" else torch.optim.Adam
         self.optimizer = opt_cls(groups, lr=self.cfg.lr)
-        runner: nn.Module = self.dist.wrap(LMStep(self.model))
+        runner: nn.Module = self.dist.wrap(LMStep(self.model, self.cfg.ar, self.cfg.tar))
         self.runner = torch.compile(runner, backend=self.cfg.compile_backend) if self.cfg.compile else runner
 
     def restore(self, payload: dict[str, Any]) -> None:
@@ -267,9 +267,9 @@ class Trainer:
         y = y.to(self.device, non_blocking=True)
         amp = torch.autocast(self.device.type, dtype=torch.bfloat16) if self.amp else contextlib.nullcontext()
         with amp:
-            loss, self.state = self.runner(x, y, self.state)
+            objective, loss, self.state = self.runner(x, y, self.state)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        objective.backward()
         if self.cfg.clip > 0:
             nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip)
         self.optimizer.step()
@@ -427,4 +427,3 @@ def train_generator(
                 f"out of memory on {trainer.device} with --batch-size {b}; retry with --batch-size {max(1, b // 2)}"
             ) from exc
     return trainer.finish(stopped, embeddings)
-

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from textgen import device as devices
 from textgen import io
 from textgen.decode.settings import MAX_LENGTH, MAX_SAMPLES, SamplingSettings
+from textgen.lm.adapt_settings import CacheSettings
 from textgen.options import Problem, option, section
 from textgen.steps.base import Progress, Step, no_progress
 
@@ -40,6 +41,7 @@ class GenerateConfig:
     sampling: SamplingSettings = section(SamplingSettings)
     seed: int | None = option(None, "Random seed: same seed, same text on CPU (default: random).", min=0)
     num_samples: int = option(1, "Independent samples per prime, generated as one batch.", min=1, max=MAX_SAMPLES)
+    neural_cache: CacheSettings = section(CacheSettings)
     precision: str = option(
         "auto",
         "Decoding arithmetic: fp32 (the model's own), bf16, int8 (x86 CPU, fastest); auto: int8 on CPU.",
@@ -145,6 +147,7 @@ def produce(
                 exact_sampling=s.exact_sampling,
                 precision=config.precision,  # type: ignore[arg-type]  (checked by generate)
                 on_step=on_step,
+                cache=config.neural_cache if config.neural_cache.cache else None,
             )
         )
         progress("status", {"message": f"prime {prime!r}: {config.num_samples} sample(s)"})
@@ -165,5 +168,5 @@ STEP = Step(
     help="Generate new script text from a prime with the run's trained generator.",
     reads=("vocab.json", "generator.safetensors"),  # generator.json is a readable copy: never read
     outputs=lambda config: (config.output_name,),
-    sources=("textgen.steps.generate", "textgen.decode"),
+    sources=("textgen.steps.generate", "textgen.decode", "textgen.lm.cache", "textgen.lm.adapt_settings"),
 )
