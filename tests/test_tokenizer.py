@@ -21,8 +21,20 @@ def tok() -> ScriptTokenizer:
 
 def test_classic_punctuation_becomes_named_tokens(tok: ScriptTokenizer) -> None:
     tokens = tok.tokenize('well. yes, "no"; wow! what? (sighs) so - well... -- ok: it\'s')
-    for name in ("period", "comma", "quotation_mark", "semicolon", "exclamation_mark", "question_mark",
-                 "left_parentheses", "right_parentheses", "dash", "ellipsis", "double_dash", "colon"):
+    for name in (
+        "period",
+        "comma",
+        "quotation_mark",
+        "semicolon",
+        "exclamation_mark",
+        "question_mark",
+        "left_parentheses",
+        "right_parentheses",
+        "dash",
+        "ellipsis",
+        "double_dash",
+        "colon",
+    ):
         assert f"||{name}||" in tokens, name
     assert "'s" in tokens
 
@@ -68,7 +80,7 @@ def test_lowercase_setting() -> None:
 
 
 def test_detokenize_reads_like_a_script(tok: ScriptTokenizer) -> None:
-    text = 'jerry: don\'t you know... it\'s "fine" (laughs) [laughter]\n\nelaine: get out!\n'
+    text = "jerry: don't you know... it's \"fine\" (laughs) [laughter]\n\nelaine: get out!\n"
     assert detokenize(tok.tokenize(text)) == text
 
 
@@ -86,8 +98,29 @@ def test_parallel_tokenization_matches_serial(tok: ScriptTokenizer, fixture_text
 
 
 _WORDS = st.sampled_from(
-    ["jerry", "george", "hello", "it's", "don't", "i'm", "gonna", "what", "the", "a.m.", "3.5", "co-op", "$5",
-     "[laughter]", "café", "naïve", "über", "x", "ok", "e-mail", "mr."]
+    [
+        "jerry",
+        "george",
+        "hello",
+        "it's",
+        "don't",
+        "i'm",
+        "gonna",
+        "what",
+        "the",
+        "a.m.",
+        "3.5",
+        "co-op",
+        "$5",
+        "[laughter]",
+        "café",
+        "naïve",
+        "über",
+        "x",
+        "ok",
+        "e-mail",
+        "mr.",
+    ]
 )
 _PUNCT = st.sampled_from([".", ",", "!", "?", ";", ":", "...", "--", "-", '"', "'", "(", ")", "*", "&", "…"])
 _SPACE = st.sampled_from(["", " ", "  ", "\t", " \u00a0"])
@@ -143,3 +176,37 @@ def test_any_text_never_yields_whitespace_tokens_and_keeps_its_characters(text: 
     tokens = _TOK.tokenize(text)
     assert all(t and not any(c.isspace() for c in t) for t in tokens)
     assert normal_form(detokenize(tokens)) == normal_form(text)
+
+
+WORDISH = st.lists(
+    st.sampled_from(list("abcXYZ019'\".,;:!?-—–~()[]{}<>/\\@#$%&*+=_|^`") + [" ", "  ", "\t", "\xa0", "é", "…"]),
+    max_size=40,
+).map("".join)
+SPECIAL_CASES = ["don't", "can't", "i'm", "o.k.", "e.g.", ":)", "<3", "co-op", "mr.", "u.s.", "'s", "n't", "y'all"]
+
+
+@pytest.fixture(scope="module")
+def tokenizers() -> dict[bool, ScriptTokenizer]:
+    return {cased: ScriptTokenizer(TokenizerSettings(lowercase=not cased)) for cased in (False, True)}
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
+@given(parts=st.lists(st.one_of(WORDISH, st.sampled_from(SPECIAL_CASES)), max_size=6), cased=st.booleans())
+def test_word_cache_gives_spacys_tokens(tokenizers: dict[bool, ScriptTokenizer], parts: list[str], cased: bool) -> None:
+    """segment_tokens (word by word, cached) and spaCy over the whole segment always agree."""
+    tok = tokenizers[cased]
+    segments = [" ".join(parts), "".join(parts), *parts]
+    assert list(tok.segment_tokens(segments)) == list(tok.spacy_segment_tokens(segments))
+    assert list(tok.segment_tokens(segments)) == list(tok.spacy_segment_tokens(segments))  # from the cache
+
+
+def test_word_cache_stays_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from textgen.text import tokenizer as module
+
+    monkeypatch.setattr(module, "_WORD_CACHE", 5)
+    tok = ScriptTokenizer()
+    words = [f"w{i}" for i in range(23)]
+    assert list(tok.segment_tokens([" ".join(words)])) == [words]
+    assert len(tok._words) <= 5
