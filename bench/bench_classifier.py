@@ -134,7 +134,8 @@ def section(res: dict[str, Any]) -> str:
     lines += [
         "",
         f"Ours: {'bidirectional ' if cfg['bidirectional'] else ''}{cfg['arch']} {cfg['hidden']} hidden, "
-        f"{res['ours']['shape']['emb_dim']}-d character embeddings, batch {cfg['batch_size']}, Adam lr "
+        f"{res['ours']['shape']['emb_dim']}-d character embeddings, dropout {cfg.get('dropout', 0):g}, "
+        f"batch {cfg['batch_size']}, Adam lr "
         f"{cfg['lr']:g} (warm-up, cosine to 5% by --max-seconds {cfg['max_seconds']:g}), class weights "
         f"{cfg['class_weights']} (inverse frequency to the power 0.35), early stopping on dev macro-F1. Scottish keeps "
         "1 name of 100 after the cross-listed ones go (99 are also English): none to train on, so its F1 is 0 for "

@@ -128,6 +128,12 @@ def test_evaluate_classifier_repeats_the_recorded_test_scores(names_run: Path, t
     assert "run `textgen train-classifier" in _one_line_error(_run("evaluate-classifier", "--run-dir", str(run)))
 
 
+def test_train_classifier_json_keeps_stdout_to_one_object(tmp_path: Path) -> None:
+    result = _run("train-classifier", "--data", str(NAMES), "--run-dir", str(tmp_path / "r"), *FAST, "--json")
+    data = json.loads(_ok(result))  # the progress lines went to stderr
+    assert set(data) >= {"labels", "split", "test", "training"} and "epoch 1:" in result.stderr  # type: ignore[attr-defined]
+
+
 # ----- train-classifier: bad input -----------------------------------------------------------------
 def _names_copy(tmp_path: Path) -> Path:
     folder = tmp_path / "data"

@@ -84,7 +84,10 @@ class NetSettings:
     )
     hidden: int = option(128, "Hidden units per direction.", min=1)
     layers: int = option(1, "Stacked recurrent layers.", min=1, max=8)
-    dropout: float = option(0.0, "Dropout on the embeddings and the final states (and between layers).", min=0, lt=1)
+    dropout: float = option(
+        0.2, "Dropout on the embeddings and the final states (and between layers); 0.2 measured best on the names.",
+        min=0, lt=1,
+    )  # fmt: skip
     embeddings: str = option(
         "auto",
         "Word level: seed the embedding layer from the run's embeddings.safetensors (auto) or not (none).",
@@ -99,7 +102,7 @@ class FitSettings:
     epochs: int = option(30, "Passes over the training split (at most).", min=1)
     max_seconds: float | None = option(None, "Stop training after this many seconds (the best epoch is kept).", gt=0)
     batch_size: int = option(128, "Examples per step (batches hold sequences of similar length).", min=1)
-    lr: float = option(1e-2, "Peak Adam learning rate (warm-up, then a cosine to 5% by the planned end).", gt=0)
+    lr: float = option(5e-3, "Peak Adam learning rate (warm-up, then a cosine to 5% by the planned end).", gt=0)
     class_weights: str = option(
         "auto",
         "auto: weight the loss against skewed classes (inverse frequency to the power 0.35); none: plain.",

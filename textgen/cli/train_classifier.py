@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from textgen.cli.app import app, console
+from textgen.cli.app import app, console, err_console
 from textgen.cli.options import derived_command
 from textgen.rundir import DEFAULT_RUN_DIR
 from textgen.steps import train_classifier
@@ -20,20 +21,24 @@ RunDirOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as one JSON object.")]
 
 
-def _line(text: str) -> None:
-    console.print(text, markup=False, highlight=False, soft_wrap=True)
+def _line(text: str, out: Console = console) -> None:
+    out.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
 class _Bar:
-    """Epochs as a bar (loss, best dev macro-F1); one line per epoch; status lines before training starts."""
+    """Epochs as a bar (loss, best dev macro-F1); one line per epoch; status lines before training starts.
 
-    def __init__(self) -> None:
+    With ``--json`` all of it goes to stderr (``out``), so stdout holds the one JSON object.
+    """
+
+    def __init__(self, out: Console = console) -> None:
+        self.out = out
         self.bar = Progress(
             TextColumn("epoch {task.fields[epoch]}"),
             BarColumn(),
             TextColumn("loss {task.fields[loss]}  dev macro-F1 {task.fields[dev]}"),
             TimeElapsedColumn(),
-            console=console,
+            console=out,
             transient=True,
         )
         self.task: Any = None
@@ -49,14 +54,17 @@ class _Bar:
 
     def update(self, kind: str, info: dict[str, Any]) -> None:
         if kind == "status":
-            _line(str(info["message"]))
+            _line(str(info["message"]), self.out)
         elif kind == "start":
             emb = info.get("embeddings") or {}
             if emb.get("source"):
                 from textgen.lm.pretrained import describe
 
-                _line(describe(emb))
-            _line(f"training on {info['device']}: {info['examples']:,} examples, {info['batches']:,} batches an epoch")
+                _line(describe(emb), self.out)
+            _line(
+                f"training on {info['device']}: {info['examples']:,} examples, {info['batches']:,} batches an epoch",
+                self.out,
+            )
             self.batches = max(int(info["batches"]), 1)
             self.bar.__enter__()
             total = int(info["epochs"]) * self.batches
@@ -83,7 +91,7 @@ def train_classifier_cmd(given: dict[str, Any], run_dir: RunDirOpt = DEFAULT_RUN
 
     step = train_classifier.STEP
     config = step.configure(given)  # every option checked before anything is read
-    with _Bar() as bar:
+    with _Bar(err_console if as_json else console) as bar:
         result = run_step(step, run_dir, config, bar.update)
     if as_json:
         test = {k: result.test[k] for k in ("accuracy", "macro_f1", "majority_baseline", "majority_label", "examples")}
