@@ -312,6 +312,7 @@ def open_corpus(
         if not dataset_id:
             raise CorpusError("hf: needs a dataset id, e.g. --corpus hf:user/dataset or hf:/path/to/folder")
         data = hf.open_dataset(dataset_id, encoding=encoding, cache_dir=cache_dir)
+
         def rows() -> Iterator[Document]:
             for name, text in zip(_names(spec, len(data)), hf.iter_documents(data), strict=True):
                 yield Document.of_text(name, text)
