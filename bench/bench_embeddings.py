@@ -109,9 +109,12 @@ def run_variant(run: Path, name: str, seed: int) -> dict[str, Any]:
     }
     if run.name == "seinfeld":
         row["jerry"] = jerry_check(run)
-    print(f"  {run.name:9s} {name:18s} seed {seed}: {row['words_per_s']:>9,.0f} w/s  (load {row['load_1min']:.1f})  "
-          f"analogy {row['analogy']:.4f}  ws353 {row['wordsim353']:.3f}  simlex {row['simlex999']:.3f}",
-          file=sys.stderr, flush=True)
+    print(
+        f"  {run.name:9s} {name:18s} seed {seed}: {row['words_per_s']:>9,.0f} w/s  (load {row['load_1min']:.1f})  "
+        f"analogy {row['analogy']:.4f}  ws353 {row['wordsim353']:.3f}  simlex {row['simlex999']:.3f}",
+        file=sys.stderr,
+        flush=True,
+    )
     return row
 
 
@@ -194,8 +197,10 @@ def main() -> None:
             if corpus == "seinfeld":
                 for name, r in rows.items():
                     for row in r:
-                        print(f"- {name}, seed {row['seed']}: jerry -> {', '.join(row['jerry']['top10'])}; "
-                              f"ranks in top 50: {row['jerry']['ranks_in_top50']}")
+                        print(
+                            f"- {name}, seed {row['seed']}: jerry -> {', '.join(row['jerry']['top10'])}; "
+                            f"ranks in top 50: {row['jerry']['ranks_in_top50']}"
+                        )
                 print()
     results["load_average_end"] = os.getloadavg()
     start, end = results["load_average_start"], results["load_average_end"]

@@ -123,8 +123,9 @@ def env_for(code: Path) -> dict[str, str]:
 
 def build_vocab(code: Path, corpus: Path, run: Path) -> dict[str, Any]:
     shutil.rmtree(run, ignore_errors=True)
-    r = measure([sys.executable, "-m", "textgen", "build-vocab", "--corpus", str(corpus), "--run-dir", str(run)],
-                env_for(code))
+    r = measure(
+        [sys.executable, "-m", "textgen", "build-vocab", "--corpus", str(corpus), "--run-dir", str(run)], env_for(code)
+    )
     card = json.loads((run / "corpus.json").read_text(encoding="utf-8"))
     r.update(bytes=card["bytes"], tokens=card["tokens"], step_s=card["seconds"], vocab=card["vocab_size"])
     return r
@@ -139,8 +140,11 @@ def train(code: Path, base: Path, run: Path, nproc: int = 1) -> dict[str, Any]:
     if nproc > 1:
         cmd += ["--nproc-per-node", str(nproc)]
     r = measure(cmd, env_for(code))
-    rates = [rec["tokens_per_s"] for rec in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())
-             if rec.get("kind") == "train"]
+    rates = [
+        rec["tokens_per_s"]
+        for rec in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())
+        if rec.get("kind") == "train"
+    ]
     r["tokens_per_s"] = rates[-1] if rates else None
     shutil.rmtree(run, ignore_errors=True)
     return r
@@ -223,8 +227,9 @@ def main() -> None:
     scales = [int(s) for s in args.scales.split(",")]
     work = args.work or Path(tempfile.mkdtemp(prefix="textgen-bench-memory-"))
     work.mkdir(parents=True, exist_ok=True)
-    codes = [("streaming", REPO)] + ([(f"one-shot ({args.peer_ref})", peer_code(args.peer_ref, work))]
-                                     if args.peer_ref else [])
+    codes = [("streaming", REPO)] + (
+        [(f"one-shot ({args.peer_ref})", peer_code(args.peer_ref, work))] if args.peer_ref else []
+    )
     rows: list[dict[str, Any]] = []
     try:
         for scale in scales:
@@ -239,14 +244,32 @@ def main() -> None:
                 log(f"  {r['wall_s']:.0f} s, {r['bytes'] / 1e6 / r['step_s']:.2f} MB/s, peak {mb(r['peak_rss'])} MB")
                 log(f"{code}: train 50 steps {scale}x")
                 t = train(src, run, work / "train")
-                rows.append({"code": code, "stage": "train (50 steps)", "scale": scale, "bytes": r["bytes"],
-                             "tokens": r["tokens"], "step_s": t["wall_s"], **t})
+                rows.append(
+                    {
+                        "code": code,
+                        "stage": "train (50 steps)",
+                        "scale": scale,
+                        "bytes": r["bytes"],
+                        "tokens": r["tokens"],
+                        "step_s": t["wall_s"],
+                        **t,
+                    }
+                )
                 log(f"  {t['wall_s']:.0f} s, peak {mb(t['peak_rss'])} MB")
                 if scale == args.torchrun_scale:
                     log(f"{code}: torchrun 2 processes, 50 steps {scale}x")
                     t = train(src, run, work / "train", nproc=2)
-                    rows.append({"code": code, "stage": "train, torchrun 2 processes", "scale": scale,
-                                 "bytes": r["bytes"], "tokens": r["tokens"], "step_s": t["wall_s"], **t})
+                    rows.append(
+                        {
+                            "code": code,
+                            "stage": "train, torchrun 2 processes",
+                            "scale": scale,
+                            "bytes": r["bytes"],
+                            "tokens": r["tokens"],
+                            "step_s": t["wall_s"],
+                            **t,
+                        }
+                    )
                     log(f"  {t['wall_s']:.0f} s, peak {mb(t['peak_rss'])} MB per process")
                 if scale >= 100 or code != "streaming":
                     shutil.rmtree(run, ignore_errors=True)

@@ -26,9 +26,16 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "corpora" / "seinfeld_scripts.txt"
 
 CLASSIC_TABLE = {
-    ".": "||period||", ",": "||comma||", '"': "||quotation_mark||", ";": "||semicolon||",
-    "!": "||exclamation_mark||", "?": "||question_mark||", "(": "||left_parentheses||",
-    ")": "||right_parentheses||", "-": "||dash||", "\n": "||return||",
+    ".": "||period||",
+    ",": "||comma||",
+    '"': "||quotation_mark||",
+    ";": "||semicolon||",
+    "!": "||exclamation_mark||",
+    "?": "||question_mark||",
+    "(": "||left_parentheses||",
+    ")": "||right_parentheses||",
+    "-": "||dash||",
+    "\n": "||return||",
 }
 
 
@@ -65,13 +72,23 @@ def _stage(corpus: str) -> dict[str, float]:
     """One build-vocab in a fresh process: wall time and peak RSS (of it or its largest worker)."""
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-c", _MEASURE, "build-vocab", "--corpus", corpus, "--run-dir", tmp],
-                              check=True, capture_output=True, text=True)
+        proc = subprocess.run(
+            [sys.executable, "-c", _MEASURE, "build-vocab", "--corpus", corpus, "--run-dir", tmp],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         wall = time.perf_counter() - t0
         peak_kb = int(proc.stderr.strip().splitlines()[-1])
         card = json.loads((Path(tmp) / "corpus.json").read_text())
-    return {"wall_s": wall, "peak_rss_mb": peak_kb / 1024, "bytes": card["bytes"],
-            "tokens": card["tokens"], "vocab": card["vocab_size"], "val_oov": card["val_oov_rate"]}
+    return {
+        "wall_s": wall,
+        "peak_rss_mb": peak_kb / 1024,
+        "bytes": card["bytes"],
+        "tokens": card["tokens"],
+        "vocab": card["vocab_size"],
+        "val_oov": card["val_oov_rate"],
+    }
 
 
 def main() -> None:
@@ -90,12 +107,16 @@ def main() -> None:
         "classic split (peer)": _median_seconds(lambda: classic_tokenize(text), args.repeat),
         "ScriptTokenizer, 1 process": _median_seconds(lambda: tok.tokenize_lines(lines), args.repeat),
         "datasets.map, num_proc=1": _median_seconds(
-            lambda: tokenize_lines_parallel(lines, TokenizerSettings(), num_proc=1), args.repeat),
+            lambda: tokenize_lines_parallel(lines, TokenizerSettings(), num_proc=1), args.repeat
+        ),
         "datasets.map, num_proc=2": _median_seconds(
-            lambda: tokenize_lines_parallel(lines, TokenizerSettings(), num_proc=2), args.repeat),
+            lambda: tokenize_lines_parallel(lines, TokenizerSettings(), num_proc=2), args.repeat
+        ),
     }
-    print(f"# Tokenizer: {args.corpus.name} ({mb:.2f} MB), {platform.machine()} x{torch.get_num_threads()} threads, "
-          f"torch {torch.__version__}, {time.strftime('%Y-%m-%d')}")
+    print(
+        f"# Tokenizer: {args.corpus.name} ({mb:.2f} MB), {platform.machine()} x{torch.get_num_threads()} threads, "
+        f"torch {torch.__version__}, {time.strftime('%Y-%m-%d')}"
+    )
     print("| tokenizer | seconds (median) | tokens | tokens/s | MB/s |\n| --- | --- | --- | --- | --- |")
     for name, (sec, n) in rows.items():
         print(f"| {name} | {sec:.2f} | {n:,} | {n / sec:,.0f} | {mb / sec:.2f} |")
@@ -103,8 +124,10 @@ def main() -> None:
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for corpus in ("fixture", "seinfeld", str(args.corpus)):
         r = _stage(corpus)
-        print(f"| {Path(corpus).name} | {r['wall_s']:.1f} | {r['peak_rss_mb']:.0f} | {r['bytes']:,} | "
-              f"{r['tokens']:,} | {r['vocab']:,} | {r['val_oov']:.2%} |")
+        print(
+            f"| {Path(corpus).name} | {r['wall_s']:.1f} | {r['peak_rss_mb']:.0f} | {r['bytes']:,} | "
+            f"{r['tokens']:,} | {r['vocab']:,} | {r['val_oov']:.2%} |"
+        )
 
 
 if __name__ == "__main__":

@@ -51,8 +51,20 @@ def test_artifacts_of_the_fixture_corpus(vocab_run_dir: Path, fixture_text: str)
 
 
 def test_cli_summary_and_options(tmp_path: Path) -> None:
-    result = _run("build-vocab", "--corpus", "fixture", "--run-dir", str(tmp_path / "r"), "--min-count", "2",
-                  "--max-vocab", "100", "--val-fraction", "0.1", "--no-lowercase")
+    result = _run(
+        "build-vocab",
+        "--corpus",
+        "fixture",
+        "--run-dir",
+        str(tmp_path / "r"),
+        "--min-count",
+        "2",
+        "--max-vocab",
+        "100",
+        "--val-fraction",
+        "0.1",
+        "--no-lowercase",
+    )
     assert result.exit_code == 0, result.output
     assert "vocabulary" in result.stdout and "top speakers" in result.stdout and "maya" in result.stdout
     vocab = Vocab.load(tmp_path / "r" / "vocab.json")
@@ -77,15 +89,17 @@ def test_corpus_list() -> None:
 
 def test_min_count_that_empties_the_vocabulary_keeps_old_artifacts(vocab_run_dir: Path) -> None:
     before = {p.name: p.read_bytes() for p in vocab_run_dir.iterdir()}
-    line = _one_line_error(_run("build-vocab", "--corpus", "fixture", "--run-dir", str(vocab_run_dir),
-                                "--min-count", "100000"))
+    line = _one_line_error(
+        _run("build-vocab", "--corpus", "fixture", "--run-dir", str(vocab_run_dir), "--min-count", "100000")
+    )
     assert "--min-count" in line
     assert {p.name: p.read_bytes() for p in vocab_run_dir.iterdir()} == before
 
 
 def test_missing_and_unknown_corpus(tmp_path: Path) -> None:
-    assert "no such path" in _one_line_error(_run("build-vocab", "--corpus", str(tmp_path / "nope.txt"),
-                                                    "--run-dir", str(tmp_path / "r")))
+    assert "no such path" in _one_line_error(
+        _run("build-vocab", "--corpus", str(tmp_path / "nope.txt"), "--run-dir", str(tmp_path / "r"))
+    )
     assert "seinfeld" in _one_line_error(_run("build-vocab", "--corpus", "seinfield", "--run-dir", str(tmp_path / "r")))
     assert not (tmp_path / "r" / "vocab.json").exists()
 
@@ -102,8 +116,17 @@ def test_empty_binary_and_non_utf8_files(tmp_path: Path) -> None:
     line = _one_line_error(_run("build-vocab", "--corpus", str(latin), "--run-dir", str(tmp_path / "r")))
     assert "offset 10" in line and "--encoding" in line
     assert not (tmp_path / "r" / "vocab.json").exists()
-    ok = _run("build-vocab", "--corpus", str(latin), "--run-dir", str(tmp_path / "r"), "--encoding", "latin-1",
-              "--val-fraction", "0.5")
+    ok = _run(
+        "build-vocab",
+        "--corpus",
+        str(latin),
+        "--run-dir",
+        str(tmp_path / "r"),
+        "--encoding",
+        "latin-1",
+        "--val-fraction",
+        "0.5",
+    )
     assert ok.exit_code == 0, ok.output
     assert "café" in Vocab.load(tmp_path / "r" / "vocab.json").itos
 
@@ -127,10 +150,15 @@ def test_run_dir_that_is_a_file_or_unwritable(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "args, needle",
-    [(("--val-fraction", "1.5"), "--val-fraction"),
-     (("--val-fraction", "0"), "--val-fraction"), (("--min-count", "0"), "--min-count"),
-     (("--max-vocab", "2"), "--max-vocab"), (("--lang", "klingon"), "language"), (("--num-proc", "0"), "--num-proc"),
-     (("--encoding", "klingon"), "--encoding")],
+    [
+        (("--val-fraction", "1.5"), "--val-fraction"),
+        (("--val-fraction", "0"), "--val-fraction"),
+        (("--min-count", "0"), "--min-count"),
+        (("--max-vocab", "2"), "--max-vocab"),
+        (("--lang", "klingon"), "language"),
+        (("--num-proc", "0"), "--num-proc"),
+        (("--encoding", "klingon"), "--encoding"),
+    ],
 )
 def test_nonsense_options_are_usage_errors(tmp_path: Path, args: tuple[str, ...], needle: str) -> None:
     line = _one_line_error(_run("build-vocab", "--corpus", "fixture", "--run-dir", str(tmp_path / "r"), *args), code=2)

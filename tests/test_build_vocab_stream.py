@@ -45,8 +45,16 @@ def one_shot(run_dir: Path, corpus: str, val_fraction: float = 0.05, **vocab: An
     io.write_npy(run_dir / "val_ids.npy", built.encode(val))
     io.write_json(run_dir / "vocab.json", built.to_dict())
     n_bytes = sum(len(line.encode()) + 1 for line in val_lines)
-    io.write_json(run_dir / "expected.json", {"sha256": text.sha256, "val_bytes": n_bytes, "documents": text.documents,
-                                              "lines": len(train_lines) + len(val_lines), "val_tokens": len(val)})
+    io.write_json(
+        run_dir / "expected.json",
+        {
+            "sha256": text.sha256,
+            "val_bytes": n_bytes,
+            "documents": text.documents,
+            "lines": len(train_lines) + len(val_lines),
+            "val_tokens": len(val),
+        },
+    )
 
 
 def same_outputs(a: Path, b: Path) -> None:
@@ -77,8 +85,9 @@ def test_streaming_equals_one_shot_on_the_fixture(tmp_path: Path, vocab_run_dir:
 
 
 @pytest.mark.parametrize("num_proc", [1, 2])
-def test_streaming_equals_one_shot_in_many_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                  num_proc: int) -> None:
+def test_streaming_equals_one_shot_in_many_chunks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, num_proc: int
+) -> None:
     corpus = str(episodes(tmp_path / "docs"))
     one_shot(tmp_path, corpus, val_fraction=0.3, min_count=2)
     seen: list[int] = []
@@ -140,8 +149,12 @@ def test_normalised_handles_a_crlf_across_pieces() -> None:
     assert "".join(normalised(["a\r", "\nb\r", "c\r"])) == "a\nb\nc\n"
 
 
-SCRIPT_LINES = st.lists(st.sampled_from(["", "  ", "maya: hi there.", "<|endoftext|>", "<|EndOfText|>",
-                                         "theo: [laughter] no", "well, ok", "gus:"]), max_size=25)
+SCRIPT_LINES = st.lists(
+    st.sampled_from(
+        ["", "  ", "maya: hi there.", "<|endoftext|>", "<|EndOfText|>", "theo: [laughter] no", "well, ok", "gus:"]
+    ),
+    max_size=25,
+)
 
 
 @pytest.fixture(scope="module")
@@ -151,8 +164,9 @@ def tokenizers() -> dict[bool, ScriptTokenizer]:
 
 @settings(max_examples=60, deadline=None)
 @given(SCRIPT_LINES, st.lists(st.integers(0, 25), max_size=4), st.booleans())
-def test_chunks_carry_the_rule_state(tokenizers: dict[bool, ScriptTokenizer], lines: list[str], cuts: list[int],
-                                     lowercase: bool) -> None:
+def test_chunks_carry_the_rule_state(
+    tokenizers: dict[bool, ScriptTokenizer], lines: list[str], cuts: list[int], lowercase: bool
+) -> None:
     tok = tokenizers[lowercase]
     bounds = sorted({0, len(lines), *(min(c, len(lines)) for c in cuts)})
     state, tokens = PlanState(), []
@@ -198,7 +212,11 @@ def test_scan_counts_what_load_corpus_counts(tmp_path: Path) -> None:
     text = load_corpus(corpus)
     scan = open_corpus(corpus).scan()
     assert (scan.sha256, scan.documents, scan.lines, scan.bytes) == (
-        text.sha256, text.documents, len(text.text.splitlines()), len(text.text.encode()))
+        text.sha256,
+        text.documents,
+        len(text.text.splitlines()),
+        len(text.text.encode()),
+    )
 
 
 def test_npy_writer_writes_np_save_bytes_or_nothing(tmp_path: Path) -> None:
@@ -239,7 +257,9 @@ def big_corpus(tmp_path: Path) -> Path:
 def start(corpus: Path, run: Path, *extra: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "textgen", "build-vocab", "--corpus", str(corpus), "--run-dir", str(run), *extra]
-    return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # Ctrl-C as a terminal delivers it, even where this test process was started with SIGINT ignored
+    reset = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)  # noqa: E731
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=reset)
 
 
 def wait_for_spool(proc: subprocess.Popen[bytes], run: Path) -> bool:
@@ -254,8 +274,7 @@ def wait_for_spool(proc: subprocess.Popen[bytes], run: Path) -> bool:
 
 
 @pytest.mark.parametrize("sig, num_proc", [(signal.SIGKILL, "1"), (signal.SIGINT, "2")])
-def test_kill_or_ctrl_c_mid_way_leaves_no_partial_artifacts(tmp_path: Path, sig: signal.Signals,
-                                                          num_proc: str) -> None:
+def test_kill_or_ctrl_c_mid_way_leaves_no_partial_artifacts(tmp_path: Path, sig: signal.Signals, num_proc: str) -> None:
     corpus, run = big_corpus(tmp_path), tmp_path / "run"
     proc = start(corpus, run, "--num-proc", num_proc)
     spooling = wait_for_spool(proc, run)
@@ -289,7 +308,8 @@ def test_progress_reports_bytes_of_both_passes(tmp_path: Path, monkeypatch: pyte
         assert len(done) > 5 and done == sorted(done) and done[-1] == total, phase
         assert {info["total"] for kind, info in events if kind == "bytes" and info["phase"] == phase} == {total}
     assert [info for kind, info in events if kind == "tokens"][-1]["done"] == json.loads(
-        (tmp_path / "corpus.json").read_text())["tokens"]
+        (tmp_path / "corpus.json").read_text()
+    )["tokens"]
 
 
 @pytest.mark.parametrize("layout", ["auto", "fountain", "transcript"])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import gc
+import io as io_module
 import json
 import os
 import shutil
@@ -220,13 +221,23 @@ def test_a_full_disk_in_training_keeps_the_last_checkpoint(vocab_run_dir: Path, 
 def test_a_full_disk_in_build_vocab_and_generate(vocab_run_dir: Path, tmp_path: Path, monkeypatch: Any) -> None:
     from conftest import build_vocab_run
 
+    from textgen import spool
+
+    class FullFile(io_module.BytesIO):
+        def write(self, data: Any) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
     before = {p.name: p.read_bytes() for p in vocab_run_dir.iterdir() if p.is_file()}
-    with monkeypatch.context() as m:
-        m.setattr(io.np, "save", _no_space)
-        with pytest.raises(DiskFullError, match="no space left on device writing"):
-            build_vocab_run(vocab_run_dir)
-    assert {p.name: p.read_bytes() for p in vocab_run_dir.iterdir() if p.is_file()} == before
-    assert not (vocab_run_dir / ".staging").exists()
+    for where in ("spooling", "writing the ids"):
+        with monkeypatch.context() as m:
+            if where == "spooling":
+                m.setattr(spool.os, "fdopen", lambda fd, mode: (os.close(fd), FullFile())[1])
+            else:
+                m.setattr(io.np.lib.format, "write_array_header_1_0", _no_space)
+            with pytest.raises(DiskFullError, match=r"no space left on device writing .*_ids\.npy"):
+                build_vocab_run(vocab_run_dir)
+        assert {p.name: p.read_bytes() for p in vocab_run_dir.iterdir() if p.is_file()} == before, where
+        assert not (vocab_run_dir / ".staging").exists() and not list(vocab_run_dir.glob(".*.spool"))
     train_generator(vocab_run_dir, small(max_steps=3))
     (tmp_path / "out").mkdir()
     out = tmp_path / "out" / "scene.txt"

@@ -73,8 +73,9 @@ def test_subsampling_keeps_rare_words_and_thins_frequent_ones() -> None:
 
 
 def test_sparse_adam_trains(vocab_run_dir: Path) -> None:
-    result = train_embeddings(vocab_run_dir, EmbeddingConfig(**TINY, backend="torch", optimizer="sparse_adam"),
-                              evaluate=False)
+    result = train_embeddings(
+        vocab_run_dir, EmbeddingConfig(**TINY, backend="torch", optimizer="sparse_adam"), evaluate=False
+    )
     losses = [e["loss_per_pair"] for e in result.report["epochs"]]
     assert losses[1] < losses[0]
     assert result.report["config"]["lr"] == 0.001
@@ -114,14 +115,17 @@ def test_cli_train_query_evaluate(vocab_run_dir: Path) -> None:
 
 @pytest.mark.parametrize(
     ("args", "code", "text"),
-    [(["train-embeddings", "--dim", "0"], 2, "--dim"),
-     (["train-embeddings", "--window", "0"], 2, "--window"),
-     (["train-embeddings", "--device", "cuda"], None, "cuda"),
-     (["similar", "zzzzqq"], 1, "not in the vocabulary"),
-     (["train-embeddings", "--run-dir", "MISSING"], 1, "textgen build-vocab")],
+    [
+        (["train-embeddings", "--dim", "0"], 2, "--dim"),
+        (["train-embeddings", "--window", "0"], 2, "--window"),
+        (["train-embeddings", "--device", "cuda"], None, "cuda"),
+        (["similar", "zzzzqq"], 1, "not in the vocabulary"),
+        (["train-embeddings", "--run-dir", "MISSING"], 1, "textgen build-vocab"),
+    ],
 )
-def test_cli_errors_are_one_line(vocab_run_dir: Path, tmp_path: Path, args: list[str], code: int | None,
-                                 text: str) -> None:
+def test_cli_errors_are_one_line(
+    vocab_run_dir: Path, tmp_path: Path, args: list[str], code: int | None, text: str
+) -> None:
     if "--device" in args and torch.cuda.is_available():
         pytest.skip("checks the no-CUDA error")
     if "MISSING" in args:
@@ -163,8 +167,10 @@ def test_divergence_is_a_one_line_error_and_writes_nothing(vocab_run_dir: Path) 
 
 def test_cli_divergence_is_one_line(vocab_run_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(st, "_step", lambda *a, **k: (torch.tensor(float("nan")), torch.tensor(1.0)))
-    res = CliRunner().invoke(app, ["train-embeddings", "--run-dir", str(vocab_run_dir), "--backend", "torch",
-                                   "--min-count", "2", "--dim", "8"])
+    res = CliRunner().invoke(
+        app,
+        ["train-embeddings", "--run-dir", str(vocab_run_dir), "--backend", "torch", "--min-count", "2", "--dim", "8"],
+    )
     assert res.exit_code == 1
     lines = res.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: training diverged at epoch 1"), res.output

@@ -23,8 +23,17 @@ from textgen.vocab import Vocab
 
 
 def tiny(**train: object) -> GeneratorConfig:
-    opts: dict[str, object] = dict(batch_size=8, bptt=16, epochs=1, eval_every=1000, log_every=1, threads=1,
-                                   embeddings="none", device="cpu", seed=5)
+    opts: dict[str, object] = dict(
+        batch_size=8,
+        bptt=16,
+        epochs=1,
+        eval_every=1000,
+        log_every=1,
+        threads=1,
+        embeddings="none",
+        device="cpu",
+        seed=5,
+    )
     opts.update(train)
     return GeneratorConfig(ModelConfig(emb_dim=8, hidden=12, softmax="full"), TrainConfig(**opts))  # type: ignore[arg-type]
 
@@ -69,8 +78,17 @@ def test_training_allocates_nothing_of_the_splits_size(tmp_path: Path) -> None:
     assert peak < n * 8 / 4, f"{peak / 1e6:.1f} MB traced"
 
 
-def old_batches(ids: np.ndarray, counts: list[int], streams: int, rank: int, world: int, bptt: int, offset: int,
-                share: float, seed: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def old_batches(
+    ids: np.ndarray,
+    counts: list[int],
+    streams: int,
+    rank: int,
+    world: int,
+    bptt: int,
+    offset: int,
+    share: float,
+    seed: int,
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """What training did before: replace_rare on the whole split, an int64 copy of the rows, slices of it."""
     arr = np.asarray(ids, dtype=np.int64).copy()
     pick = np.random.default_rng(seed).random(len(arr)) < share

@@ -62,10 +62,16 @@ def test_title_page_goes_to_metadata_not_the_text() -> None:
 
 @pytest.mark.parametrize(
     "line, heading",
-    [("INT. DINER - NIGHT", "INT. DINER - NIGHT"), ("EXT. LOT - DAY", "EXT. LOT - DAY"),
-     ("EST. ROUTE 9 - DAWN", "EST. ROUTE 9 - DAWN"), ("INT./EXT. TRUCK - MOVING", "INT./EXT. TRUCK - MOVING"),
-     ("I/E DOORWAY - DAWN", "I/E DOORWAY - DAWN"), ("int. kitchen - day", "int. kitchen - day"),
-     (".FLASHBACK - OPENING DAY", "FLASHBACK - OPENING DAY"), ("INT. HOUSE - DAY #12A#", "INT. HOUSE - DAY")],
+    [
+        ("INT. DINER - NIGHT", "INT. DINER - NIGHT"),
+        ("EXT. LOT - DAY", "EXT. LOT - DAY"),
+        ("EST. ROUTE 9 - DAWN", "EST. ROUTE 9 - DAWN"),
+        ("INT./EXT. TRUCK - MOVING", "INT./EXT. TRUCK - MOVING"),
+        ("I/E DOORWAY - DAWN", "I/E DOORWAY - DAWN"),
+        ("int. kitchen - day", "int. kitchen - day"),
+        (".FLASHBACK - OPENING DAY", "FLASHBACK - OPENING DAY"),
+        ("INT. HOUSE - DAY #12A#", "INT. HOUSE - DAY"),
+    ],
 )
 def test_scene_headings(line: str, heading: str) -> None:
     assert _one(f"\n{line}\n\nShe waits.\n") == [Element(SCENE, text=heading), Element(ACTION, text="She waits.")]
@@ -73,18 +79,28 @@ def test_scene_headings(line: str, heading: str) -> None:
 
 def test_action_forced_action_and_joined_lines() -> None:
     elements = _one("\n!KNOCK. KNOCK.\n\nLine one.\nLine two.\n\nBANG!\n")
-    assert elements == [Element(ACTION, text="KNOCK. KNOCK."), Element(ACTION, text="Line one. Line two."),
-                        Element(ACTION, text="BANG!")]
+    assert elements == [
+        Element(ACTION, text="KNOCK. KNOCK."),
+        Element(ACTION, text="Line one. Line two."),
+        Element(ACTION, text="BANG!"),
+    ]
 
 
 def test_cues_extensions_forced_and_dual() -> None:
-    text = ("\nEDWARD (V.O.)\nOne.\n\nMARGOT (O.S.)\nTwo.\n\nEDWARD (CONT'D)\nThree.\n\nHANS (on the radio)\nFour.\n\n"
-            "@McGRAW\nFive.\n\nTOBY\nSix.\n\nMARGOT ^\nSeven.\n\nEDWARD (V.O.) (CONT'D)\nEight.\n")
+    text = (
+        "\nEDWARD (V.O.)\nOne.\n\nMARGOT (O.S.)\nTwo.\n\nEDWARD (CONT'D)\nThree.\n\nHANS (on the radio)\nFour.\n\n"
+        "@McGRAW\nFive.\n\nTOBY\nSix.\n\nMARGOT ^\nSeven.\n\nEDWARD (V.O.) (CONT'D)\nEight.\n"
+    )
     d = Part(DIALOGUE, "")
     got = _one(text)
     assert [(e.speaker, e.extensions, e.dual) for e in got] == [
-        ("EDWARD", ("vo",), False), ("MARGOT", ("os",), False), ("EDWARD", ("contd",), False),
-        ("HANS", ("on the radio",), False), ("McGRAW", (), False), ("TOBY", (), False), ("MARGOT", (), True),
+        ("EDWARD", ("vo",), False),
+        ("MARGOT", ("os",), False),
+        ("EDWARD", ("contd",), False),
+        ("HANS", ("on the radio",), False),
+        ("McGRAW", (), False),
+        ("TOBY", (), False),
+        ("MARGOT", (), True),
         ("EDWARD", ("vo", "contd"), False),
     ]
     assert all(e.kind == SPEECH and e.parts[0].kind == d.kind for e in got)
@@ -93,25 +109,40 @@ def test_cues_extensions_forced_and_dual() -> None:
 def test_non_ascii_cue_is_still_a_cue() -> None:
     assert force_cues("\nJOSÉ\nHola.\n") == "\n@JOSÉ\nHola.\n"
     assert _one("\nJOSÉ\nHola.\n\nMR. & MRS. SMITH\nHello.\n") == [
-        speech("JOSÉ", Part(DIALOGUE, "Hola.")), speech("MR. & MRS. SMITH", Part(DIALOGUE, "Hello."))]
+        speech("JOSÉ", Part(DIALOGUE, "Hola.")),
+        speech("MR. & MRS. SMITH", Part(DIALOGUE, "Hello.")),
+    ]
 
 
 def test_parentheticals_dialogue_lines_and_the_two_space_line() -> None:
     got = _one("\nEDWARD\n(quietly)\nOf course you did.\n  \nYou always hide it.\n(beat)\nYes.\n")
-    assert got == [speech("EDWARD", Part(PAREN, "quietly"), Part(DIALOGUE, "Of course you did. You always hide it."),
-                          Part(PAREN, "beat"), Part(DIALOGUE, "Yes."))]
+    assert got == [
+        speech(
+            "EDWARD",
+            Part(PAREN, "quietly"),
+            Part(DIALOGUE, "Of course you did. You always hide it."),
+            Part(PAREN, "beat"),
+            Part(DIALOGUE, "Yes."),
+        )
+    ]
 
 
 def test_lyrics_alone_and_sung() -> None:
     got = _one("\n~Oh the Comet,\n~where the coffee never ends,\n\nTOBY\n(singing)\n~Oh the Comet!\n")
-    assert got == [Element(LYRICS, parts=(Part(LYRIC, "Oh the Comet,"), Part(LYRIC, "where the coffee never ends,"))),
-                   speech("TOBY", Part(PAREN, "singing"), Part(LYRIC, "Oh the Comet!"))]
+    assert got == [
+        Element(LYRICS, parts=(Part(LYRIC, "Oh the Comet,"), Part(LYRIC, "where the coffee never ends,"))),
+        speech("TOBY", Part(PAREN, "singing"), Part(LYRIC, "Oh the Comet!")),
+    ]
 
 
 def test_transitions_centred_and_page_breaks() -> None:
     got = _one("\nCUT TO:\n\nINT. A - DAY\n\n> FADE TO BLACK.\n\n===\n\n>THE END<\n")
-    assert got == [Element(TRANSITION, text="CUT TO:"), Element(SCENE, text="INT. A - DAY"),
-                   Element(TRANSITION, text="FADE TO BLACK."), Element(CENTERED, text="THE END")]
+    assert got == [
+        Element(TRANSITION, text="CUT TO:"),
+        Element(SCENE, text="INT. A - DAY"),
+        Element(TRANSITION, text="FADE TO BLACK."),
+        Element(CENTERED, text="THE END"),
+    ]
 
 
 def test_emphasis_marks_go_and_escaped_ones_stay() -> None:
@@ -150,8 +181,9 @@ def test_script_text_lines_start_with_a_speaker_or_a_marker(fixture_script: list
 def test_speaker_tokens_and_counts(fixture_script: list[Element]) -> None:
     tokens = ScriptTokenizer().tokenize(script_text(fixture_script))
     speakers = Counter(t for t in tokens if symbols.is_speaker(t))
-    assert speakers == Counter({"edward:": 12, "margot:": 10, "mcgraw:": 5, "toby:": 6, "radio_host:": 1,
-                                "young_edward:": 1})
+    assert speakers == Counter(
+        {"edward:": 12, "margot:": 10, "mcgraw:": 5, "toby:": 6, "radio_host:": 1, "young_edward:": 1}
+    )
     assert tokens.count(symbols.SCENE) == 7 and tokens.count(symbols.TRANSITION) == 4
     assert tokens.count(symbols.VO) == 3 and tokens.count(symbols.OS) == 2 and tokens.count(symbols.CONTD) == 1
     assert tokens.count(symbols.DUAL) == 1 and tokens.count(symbols.LYRIC) == 5 and tokens.count(symbols.CENTERED) == 1
@@ -191,18 +223,23 @@ def test_indented_fixture_reads_as_the_fountain_fixture(fixture_script: list[Ele
 
 
 def test_indented_speech_across_a_page_break_is_one_speech() -> None:
-    text = ("          INT. A - DAY\n\n          She waits.\n\n                         EDWARD\n"
-            "                    (slowly)\n               One two\n               three.\n"
-            "                         (MORE)\n\n                                                  2.\n"
-            "                         EDWARD (CONT'D)\n               Four.\n")
+    text = (
+        "          INT. A - DAY\n\n          She waits.\n\n                         EDWARD\n"
+        "                    (slowly)\n               One two\n               three.\n"
+        "                         (MORE)\n\n                                                  2.\n"
+        "                         EDWARD (CONT'D)\n               Four.\n"
+    )
     assert parse_indented(text).elements == [
-        Element(SCENE, text="INT. A - DAY"), Element(ACTION, text="She waits."),
-        speech("EDWARD", Part(PAREN, "slowly"), Part(DIALOGUE, "One two three. Four."))]
+        Element(SCENE, text="INT. A - DAY"),
+        Element(ACTION, text="She waits."),
+        speech("EDWARD", Part(PAREN, "slowly"), Part(DIALOGUE, "One two three. Four.")),
+    ]
 
 
 def test_indented_all_caps_action_is_not_a_cue() -> None:
-    text = ("INT. A - DAY\n\nKNOCK. KNOCK.\n\n          EDWARD\n     Who is it?\n\nBANG.\n\n"
-            "                    THE END\n")
+    text = (
+        "INT. A - DAY\n\nKNOCK. KNOCK.\n\n          EDWARD\n     Who is it?\n\nBANG.\n\n                    THE END\n"
+    )
     assert [e.kind for e in parse_indented(text).elements] == [SCENE, ACTION, SPEECH, ACTION, CENTERED]
 
 
@@ -235,15 +272,24 @@ def test_forced_format_and_the_no_cue_fallback(fixture_text: str) -> None:
 def test_title_page_only_is_a_one_line_error() -> None:
     with pytest.raises(CorpusError) as err:
         convert_document("Title: Nothing Here\nAuthor: Somebody\n", "empty.fountain")
-    assert str(err.value) == ("empty.fountain has only a Fountain title page (title, author) and no script below it; "
-                              "add the screenplay after a blank line, or leave the file out")
+    assert str(err.value) == (
+        "empty.fountain has only a Fountain title page (title, author) and no script below it; "
+        "add the screenplay after a blank line, or leave the file out"
+    )
 
 
 @pytest.mark.parametrize(
     "text, where",
-    [("INT. A - DAY\n\nText.\n\n/* an old scene\nmore\n\nEDWARD\nHi.\n",
-      "x.fountain line 5: boneyard '/*' is never closed"),
-     ("INT. A - DAY\n\nText [[a note\nthat goes on\n\nEDWARD\nHi.\n", "x.fountain line 3: note '[[' is never closed")],
+    [
+        (
+            "INT. A - DAY\n\nText.\n\n/* an old scene\nmore\n\nEDWARD\nHi.\n",
+            "x.fountain line 5: boneyard '/*' is never closed",
+        ),
+        (
+            "INT. A - DAY\n\nText [[a note\nthat goes on\n\nEDWARD\nHi.\n",
+            "x.fountain line 3: note '[[' is never closed",
+        ),
+    ],
 )
 def test_unbalanced_boneyard_and_notes_say_where(text: str, where: str) -> None:
     with pytest.raises(CorpusError) as err:
@@ -262,7 +308,10 @@ def test_mixed_folder_reads_each_document_in_its_layout(tmp_path: Path, fixture_
     card = corpus.layout_card()
     assert card["layouts"] == {"transcript": 1, "fountain": 1, "screenplay": 1}
     assert [(d["document"], d["layout"]) for d in card["document_layouts"]] == [
-        ("a_show.txt", "transcript"), ("b_film.fountain", "fountain"), ("c_archive.txt", "screenplay")]
+        ("a_show.txt", "transcript"),
+        ("b_film.fountain", "fountain"),
+        ("c_archive.txt", "screenplay"),
+    ]
     assert [p["document"] for p in card["title_pages"]] == ["b_film.fountain", "c_archive.txt"]
     assert "okay, everybody, look at this" in corpus.text and "EDWARD: (to himself) Last call." in corpus.text
     assert corpus.text.count("<scene> INT. COMET DINER - NIGHT") == 4  # twice in each screenplay

@@ -49,8 +49,10 @@ def _squash(elements: list[Element]) -> list[tuple[str, str, str, tuple[str, ...
     def sq(text: str) -> str:
         return "".join(text.split())
 
-    return [(e.kind, sq(e.text), e.speaker, e.extensions, e.dual, tuple((p.kind, sq(p.text)) for p in e.parts))
-            for e in elements]
+    return [
+        (e.kind, sq(e.text), e.speaker, e.extensions, e.dual, tuple((p.kind, sq(p.text)) for p in e.parts))
+        for e in elements
+    ]
 
 
 def test_written_fountain_reads_back_as_the_same_elements(fixture_script) -> None:  # type: ignore[no-untyped-def]
@@ -75,19 +77,68 @@ def test_tokens_to_fountain_and_back(fixture_script, lowercase: bool) -> None:  
 
 
 def test_elements_of_generated_token_streams() -> None:
-    tokens = ["edward:", symbols.EXT, "(", "on", "radio", ")", "hi", "(", "beat", ")", "there", "margot:", symbols.DUAL,
-              "no", symbols.TURN, symbols.SCENE, "int", ".", "diner", symbols.ACTION, "rain", symbols.RETURN, "falls",
-              symbols.TURN, "toby:", symbols.TURN, symbols.LYRIC, "la", symbols.LYRIC, "da", symbols.TURN, "just",
-              "words", symbols.VO, symbols.TURN, symbols.TRANSITION, "cut", "to", ":", symbols.TURN, "margot:", "(",
-              "to", symbols.OS, "a", symbols.LYRIC, "la"]
+    tokens = [
+        "edward:",
+        symbols.EXT,
+        "(",
+        "on",
+        "radio",
+        ")",
+        "hi",
+        "(",
+        "beat",
+        ")",
+        "there",
+        "margot:",
+        symbols.DUAL,
+        "no",
+        symbols.TURN,
+        symbols.SCENE,
+        "int",
+        ".",
+        "diner",
+        symbols.ACTION,
+        "rain",
+        symbols.RETURN,
+        "falls",
+        symbols.TURN,
+        "toby:",
+        symbols.TURN,
+        symbols.LYRIC,
+        "la",
+        symbols.LYRIC,
+        "da",
+        symbols.TURN,
+        "just",
+        "words",
+        symbols.VO,
+        symbols.TURN,
+        symbols.TRANSITION,
+        "cut",
+        "to",
+        ":",
+        symbols.TURN,
+        "margot:",
+        "(",
+        "to",
+        symbols.OS,
+        "a",
+        symbols.LYRIC,
+        "la",
+    ]
     tokens = [symbols.punct_token(t) if t in "().:" else t for t in tokens]
     got = elements_from_tokens(tokens)
     assert got == [
-        Element(SPEECH, speaker="edward", extensions=("on radio",), parts=(Part(DIALOGUE, "hi"), Part(PAREN, "beat"),
-                                                                         Part(DIALOGUE, "there"))),
+        Element(
+            SPEECH,
+            speaker="edward",
+            extensions=("on radio",),
+            parts=(Part(DIALOGUE, "hi"), Part(PAREN, "beat"), Part(DIALOGUE, "there")),
+        ),
         Element(SPEECH, speaker="margot", dual=True, parts=(Part(DIALOGUE, "no"),)),  # a speaker mid-line: new speech
         Element(SCENE, text="int. diner"),
-        Element(ACTION, text="rain"), Element(ACTION, text="falls"),
+        Element(ACTION, text="rain"),
+        Element(ACTION, text="falls"),
         Element(SPEECH, speaker="toby"),  # cut off after its cue
         Element(LYRICS, parts=(Part(LYRIC, "la"), Part(LYRIC, "da"))),
         Element(ACTION, text="just words"),  # untagged text is action; a stray extension says nothing
@@ -103,15 +154,17 @@ def test_elements_of_generated_token_streams() -> None:
 
 @pytest.mark.parametrize(
     "element, line",
-    [(Element(ACTION, text="BANG. BANG."), "!BANG. BANG."),  # all caps: would be a cue or transition
-     (Element(ACTION, text="INT. not a heading"), "!INT. not a heading"),
-     (Element(ACTION, text="~not a lyric"), "!~not a lyric"),
-     (Element(ACTION, text="a *star* and a_b [[no note]]"), "a \\*star\\* and a\\_b [ [no note] ]"),
-     (Element(SCENE, text="flashback - day"), ".FLASHBACK - DAY"),
-     (Element(SCENE, text="i / e doorway - dawn"), "I/E DOORWAY - DAWN"),
-     (Element(TRANSITION, text="fade to black."), "> FADE TO BLACK."),
-     (Element(TRANSITION, text="cut to:"), "CUT TO:"),
-     (Element(CENTERED, text="The End"), "> The End <")],
+    [
+        (Element(ACTION, text="BANG. BANG."), "!BANG. BANG."),  # all caps: would be a cue or transition
+        (Element(ACTION, text="INT. not a heading"), "!INT. not a heading"),
+        (Element(ACTION, text="~not a lyric"), "!~not a lyric"),
+        (Element(ACTION, text="a *star* and a_b [[no note]]"), "a \\*star\\* and a\\_b [ [no note] ]"),
+        (Element(SCENE, text="flashback - day"), ".FLASHBACK - DAY"),
+        (Element(SCENE, text="i / e doorway - dawn"), "I/E DOORWAY - DAWN"),
+        (Element(TRANSITION, text="fade to black."), "> FADE TO BLACK."),
+        (Element(TRANSITION, text="cut to:"), "CUT TO:"),
+        (Element(CENTERED, text="The End"), "> The End <"),
+    ],
 )
 def test_forced_and_escaped_lines(element: Element, line: str) -> None:
     assert element_lines(element)[0] == line
@@ -141,8 +194,9 @@ def screenplay_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run = tmp_path_factory.mktemp("screenplay_run")
     steps.run("build-vocab", run, corpus="screenplay-fixture", num_proc=1, val_fraction=0.1)
     model = ModelConfig(arch="lstm", layers=1, emb_dim=24, hidden=32, softmax="full")
-    train = TrainConfig(batch_size=8, bptt=16, epochs=3, embeddings="none", eval_every=100, device="cpu", seed=0,
-                        threads=1)
+    train = TrainConfig(
+        batch_size=8, bptt=16, epochs=3, embeddings="none", eval_every=100, device="cpu", seed=0, threads=1
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         train_generator(run, GeneratorConfig(model, train))
@@ -178,8 +232,21 @@ def test_generate_fountain_starts_the_cue_and_the_scene(screenplay_run: Path, tm
 
 def test_out_dot_fountain_writes_fountain(screenplay_run: Path, tmp_path: Path) -> None:
     out = tmp_path / "scene.fountain"
-    args = ["generate", "--run-dir", str(screenplay_run), "--prime", "margot", "--length", "40", "--seed", "1",
-            "--num-samples", "2", "--out", str(out)]
+    args = [
+        "generate",
+        "--run-dir",
+        str(screenplay_run),
+        "--prime",
+        "margot",
+        "--length",
+        "40",
+        "--seed",
+        "1",
+        "--num-samples",
+        "2",
+        "--out",
+        str(out),
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     text = out.read_text(encoding="utf-8")
@@ -243,7 +310,7 @@ def _readable(elements: list[Element]) -> list[Element]:
             if e.dual and not (out and out[-1].kind == SPEECH and not out[-1].dual):
                 e = Element(SPEECH, speaker=e.speaker, extensions=e.extensions, parts=e.parts)
             kinds = [p.kind for p in e.parts]
-            if LYRIC in kinds and DIALOGUE in kinds[kinds.index(LYRIC):]:
+            if LYRIC in kinds and DIALOGUE in kinds[kinds.index(LYRIC) :]:
                 continue
         out.append(e)
     return out

@@ -47,9 +47,16 @@ class IdSpool:
 
     def __exit__(self, *exc: Any) -> None:
         for fh in self._files.values():
-            fh.close()
+            try:
+                fh.close()
+            except OSError:  # its last buffer did not fit on a full disk: the spool goes anyway
+                pass
         for path in self._paths.values():
             path.unlink(missing_ok=True)
+
+    def _failure(self, split: str, exc: OSError) -> Exception:
+        """A full disk while spooling, named as the ids file it was for (``io.write_failure``)."""
+        return io.write_failure(self.folder / f"{split}_ids.npy", exc) or exc
 
     def _lookup(self, tokens: list[str]) -> np.ndarray:
         stoi, itos = self.stoi, self.itos
@@ -65,7 +72,10 @@ class IdSpool:
     def add(self, split: str, tokens: list[str], ids: np.ndarray, counts: np.ndarray) -> None:
         """Append one chunk: its distinct ``tokens``, an index into them per position, their counts."""
         table = self._lookup(tokens)
-        self._files[split].write(memoryview(np.ascontiguousarray(table[ids])).cast("B"))
+        try:
+            self._files[split].write(memoryview(np.ascontiguousarray(table[ids])).cast("B"))
+        except OSError as exc:
+            raise self._failure(split, exc) from exc
         self.lengths[split] += len(ids)
         if split == self.counted and len(tokens):
             if len(self.itos) > len(self._counts):
@@ -89,7 +99,10 @@ class IdSpool:
         total, done = sum(self.lengths[s] for s in dest), 0
         unknown: dict[str, int] = {}
         for split, path in dest.items():
-            self._files[split].flush()
+            try:
+                self._files[split].flush()
+            except OSError as exc:
+                raise self._failure(split, exc) from exc
             n = self.lengths[split]
             unknown[split] = 0
             spooled = np.memmap(self._paths[split], dtype=_SPOOL_DTYPE, mode="r") if n else np.empty(0, _SPOOL_DTYPE)

@@ -122,8 +122,7 @@ class Vocab:
         speakers = [t for t in self.itos if is_speaker(t)][:4]
         example = f"; speakers here: {', '.join(s[:-1] for s in speakers)}" if speakers else ""
         raise UnknownWordError(
-            f"{word!r} is not in the vocabulary and nothing there is spelled like it; "
-            f"use words of the corpus{example}",
+            f"{word!r} is not in the vocabulary and nothing there is spelled like it; use words of the corpus{example}",
             word,
             [s[:-1] for s in speakers],
         )

@@ -19,9 +19,7 @@ from textgen.pipeline.shipped import resolve, shipped
 from textgen.pipeline.spec import PipelineSpec, SpecError, load_spec
 
 PIPELINE_HELP = "A pipeline .yaml file, or a shipped pipeline's name (smoke, seinfeld; see --list)."
-PipelineArg = Annotated[
-    str, typer.Argument(help=PIPELINE_HELP)
-]
+PipelineArg = Annotated[str, typer.Argument(help=PIPELINE_HELP)]
 RunDirOpt = Annotated[Path | None, typer.Option("--run-dir", help="Run directory (overrides the pipeline's).")]
 SetOpt = Annotated[
     list[str] | None,

@@ -20,7 +20,9 @@ class SamplingSettings:
     """How the next token is chosen (checked by :meth:`validate`)."""
 
     temperature: float = option(
-        1.0, "Sharpen (<1) or flatten (>1) the distribution.", gt=0,
+        1.0,
+        "Sharpen (<1) or flatten (>1) the distribution.",
+        gt=0,
         hint="for deterministic most-likely output use {greedy}",
     )
     top_k: int = option(0, "Sample among the K most likely tokens (0: off).", min=0)

@@ -101,8 +101,15 @@ def train_gensim(
         if progress is not None:
             progress(
                 Progress(
-                    "epoch", epoch, config.epochs, raw_seen, raw, raw_seen / seconds, effective / seconds,
-                    epoch_stats.loss_per_pair, epoch_stats.neighbours,
+                    "epoch",
+                    epoch,
+                    config.epochs,
+                    raw_seen,
+                    raw,
+                    raw_seen / seconds,
+                    effective / seconds,
+                    epoch_stats.loss_per_pair,
+                    epoch_stats.neighbours,
                 )
             )
     return TrainOutput(_aligned(model, itos, trained), trained.copy(), stats)

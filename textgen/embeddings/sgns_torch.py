@@ -246,8 +246,15 @@ def _train(
         if progress is not None:
             progress(
                 Progress(
-                    "epoch", epoch, config.epochs, raw, raw, raw / seconds, length / seconds,
-                    epoch_stats.loss_per_pair, epoch_stats.neighbours,
+                    "epoch",
+                    epoch,
+                    config.epochs,
+                    raw,
+                    raw,
+                    raw / seconds,
+                    length / seconds,
+                    epoch_stats.loss_per_pair,
+                    epoch_stats.neighbours,
                 )
             )
     vectors = tables.w_in.detach().cpu().numpy().astype(np.float32, copy=True)

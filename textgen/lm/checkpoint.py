@@ -122,9 +122,7 @@ def load_generator(
     fix = f"use the vocab.json it was trained with, or retrain with `textgen train-generator --run-dir {rd.root}`"
     check_vocab(config.vocab_sha256, vocab, rd / WEIGHTS, fix)
     if config.model.vocab_size != len(vocab):
-        raise ArtifactError(
-            f"generator has {config.model.vocab_size} words but the vocabulary has {len(vocab)}; {fix}"
-        )
+        raise ArtifactError(f"generator has {config.model.vocab_size} words but the vocabulary has {len(vocab)}; {fix}")
     model = build_model(config.model)
     load_weights(model, rd / WEIGHTS)
     model.to(device).eval()

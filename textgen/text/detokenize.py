@@ -82,8 +82,7 @@ def _render_line(tokens: list[str], glued: frozenset[tuple[str, str]]) -> str:
     for i, text in enumerate(texts):
         # a speaker is always followed by a space, so it reads back as a speaker
         if i > 0 and (
-            symbols.is_speaker(tokens[i - 1])
-            or not ((texts[i - 1], text) in glued or _joins(texts, i, quote_open))
+            symbols.is_speaker(tokens[i - 1]) or not ((texts[i - 1], text) in glued or _joins(texts, i, quote_open))
         ):
             parts.append(" ")
         if text == '"':

@@ -36,13 +36,25 @@ SCENE, ACTION, SPEECH, TRANSITION, CENTERED, LYRICS = "scene", "action", "speech
 DIALOGUE, PAREN, LYRIC = "dialogue", "paren", "lyric"
 
 # cue extensions with their own token; anything else is written as <ext> (words)
-_EXTENSION_KEYS = {"VO": "vo", "OS": "os", "OC": "oc", "CONTD": "contd", "CONT": "contd", "CONTINUED": "contd",
-                   "CONTINUING": "contd"}
+_EXTENSION_KEYS = {
+    "VO": "vo",
+    "OS": "os",
+    "OC": "oc",
+    "CONTD": "contd",
+    "CONT": "contd",
+    "CONTINUED": "contd",
+    "CONTINUING": "contd",
+}
 EXTENSION_TOKENS = {"vo": symbols.VO, "os": symbols.OS, "oc": symbols.OC, "contd": symbols.CONTD}
 EXTENSION_TEXT = {"vo": "V.O.", "os": "O.S.", "oc": "O.C.", "contd": "CONT'D"}
 _TOKEN_EXTENSION = {v: k for k, v in EXTENSION_TOKENS.items()}
-_ELEMENT_OF_MARKER = {symbols.SCENE: SCENE, symbols.ACTION: ACTION, symbols.TRANSITION: TRANSITION,
-                      symbols.CENTERED: CENTERED, symbols.LYRIC: LYRICS}
+_ELEMENT_OF_MARKER = {
+    symbols.SCENE: SCENE,
+    symbols.ACTION: ACTION,
+    symbols.TRANSITION: TRANSITION,
+    symbols.CENTERED: CENTERED,
+    symbols.LYRIC: LYRICS,
+}
 # a scene heading's opening word (Fountain's list; case-insensitive, then a dot or a space)
 HEADING = re.compile(r"^(?:INT|EXT|EST|INT\.?/EXT|I/E)[. ]", re.IGNORECASE)
 _CUE = re.compile(r"^(?P<name>[^()]+?)\s*(?P<exts>(?:\([^()]*\)\s*)+)$")

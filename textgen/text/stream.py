@@ -171,3 +171,5 @@ def _deferred_sigint() -> Iterator[list[bool]]:
         yield hits
     finally:
         signal.signal(signal.SIGINT, previous)
+    if hits:  # pressed while the last results were handed out: not lost
+        raise KeyboardInterrupt

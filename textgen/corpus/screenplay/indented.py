@@ -125,8 +125,10 @@ class _Reader:
         text = row.text
         if not caps(text):
             return False
-        return text.endswith("TO:") or bool(_FADE.match(text)) or (
-            row.indent >= self.margin + _FAR_RIGHT and text.endswith((":", "."))
+        return (
+            text.endswith("TO:")
+            or bool(_FADE.match(text))
+            or (row.indent >= self.margin + _FAR_RIGHT and text.endswith((":", ".")))
         )
 
     def is_heading(self, block: list[Row], i: int) -> bool:
@@ -176,8 +178,12 @@ class _Reader:
                     if continued == speech.speaker and "contd" in speech.extensions and elements:
                         last = elements.pop()
                         extensions = tuple(e for e in speech.extensions if e != "contd")
-                        speech = Element(SPEECH, speaker=last.speaker, extensions=last.extensions or extensions,
-                                         parts=_join_parts(last.parts, speech.parts))
+                        speech = Element(
+                            SPEECH,
+                            speaker=last.speaker,
+                            extensions=last.extensions or extensions,
+                            parts=_join_parts(last.parts, speech.parts),
+                        )
                     elements.append(speech)
                     continued = speech.speaker if more else None
                     continue
@@ -192,8 +198,9 @@ class _Reader:
                     i += 1
                 else:
                     j = i + 1
-                    while j < len(block) and not (self.is_cue(block, j) or self.is_heading(block, j)
-                                                  or self.is_transition(block[j])):
+                    while j < len(block) and not (
+                        self.is_cue(block, j) or self.is_heading(block, j) or self.is_transition(block[j])
+                    ):
                         j += 1
                     text = clean(" ".join(r.text for r in block[i:j] if not r.more))
                     lone = j - i == 1 and row.indent > self.margin + 4
