@@ -191,7 +191,8 @@ def render(res: dict[str, Any]) -> str:
         "repeated 1x, 10x, 100x (so the vocabulary stays 20,669 entries and the model the same size: what grows is",
         "the data). Peak RSS: the largest process of the command (`getrusage`), and all its processes summed",
         "(sampled every 0.2 s: tokenizer workers, torchrun ranks). build-vocab MB/s: corpus bytes over the",
-        "command's wall seconds (imports, both passes and writing included). Training: 50 steps of the default model, 1 thread.",
+        "command's wall seconds (imports, both passes and writing included). Training: 50 steps of the default",
+        "model, 1 thread.",
         "",
         "| code | stage | scale | corpus MB | tokens | wall s | MB/s | peak RSS MB (largest) | peak RSS MB (all) "
         "| load |",
