@@ -190,6 +190,8 @@ def test_speaker_labels_need_speaker_lines_and_a_vocabulary(tmp_path: Path) -> N
     prose.write_text("".join(f"line {i} of plain prose, with nobody speaking.\n" for i in range(40)), encoding="utf-8")
     run = tmp_path / "run"
     assert "vocab.json not found; run `textgen build-vocab --run-dir" in _fails(tmp_path, "--label", "speaker")
+    line = _fails(tmp_path, "--label", "speaker", "--data", str(prose))  # checked before staging: the run dir's name
+    assert "vocab.json not found; run `textgen build-vocab --run-dir" in line and ".staging" not in line
     build_vocab_run(run, corpus=str(prose))
     assert "has no speaker lines" in _fails(tmp_path, "--label", "speaker")
     assert "has no speaker lines" in _fails(tmp_path, "--label", "speaker", "--data", str(prose))

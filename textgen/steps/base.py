@@ -52,8 +52,8 @@ class Step(Generic[C]):
     ``reads`` are run-dir files earlier steps wrote; ``outputs(config)`` the files it must write
     (hashed in the lock); ``extras`` files it may also write (plots, resume files): removed when a
     rerun does not write them again. ``external_deps`` are files outside the run dir it reads (the
-    corpus); ``optional_reads`` run-dir files used when present. ``sources`` are the modules whose
-    code is the step's version; ``finished(result)`` is False for a result that is not a finished
+    corpus); ``optional_reads`` run-dir files used when present, ``needs(config)`` those a config
+    requires (checked before staging). ``sources`` are the modules whose code is the step's version; ``finished(result)`` is False for a result that is not a finished
     step (an interrupted training run), which is then not recorded. ``staged`` steps write into a
     staging dir committed on success; the others (training) write checkpoints in place, each
     atomically, so a kill can resume.
@@ -67,6 +67,7 @@ class Step(Generic[C]):
     outputs: Callable[[C], tuple[str, ...]] = _nothing
     extras: tuple[str, ...] = ()
     optional_reads: Callable[[C], tuple[str, ...]] = _nothing
+    needs: Callable[[C], tuple[str, ...]] = _nothing  # run-dir files this config cannot do without
     external_deps: Callable[[C], list[Path]] = _no_paths
     sources: tuple[str, ...] = ()
     staged: bool = True

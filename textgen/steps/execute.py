@@ -45,7 +45,7 @@ def run_step(
         return step.run(rd.root, config, progress)
     with exclusive(rd.root, step.command):
         recover(rd.root)
-        rd.require(*step.reads)
+        rd.require(*step.reads, *step.needs(config))  # before staging: the message names the run dir
         lock, warning = Lock.load(rd.root)
         if warning:
             progress("warning", {"message": warning})

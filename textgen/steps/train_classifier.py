@@ -138,6 +138,12 @@ def _optional(config: TrainClassifierConfig) -> tuple[str, ...]:
     return ("vocab.json", *own, *vectors)
 
 
+def _needs(config: TrainClassifierConfig) -> tuple[str, ...]:
+    if config.data.label != SPEAKER:
+        return ()
+    return ("vocab.json", "train_ids.npy", "corpus.json") if config.data.data is None else ("vocab.json",)
+
+
 def _data_files(config: TrainClassifierConfig) -> list[Path]:
     """Files outside the run dir that the data spec names (registry corpora are pinned by their sha256)."""
     spec = config.data.data
@@ -161,6 +167,7 @@ STEP = Step(
     outputs=lambda config: CLASSIFIER_FILES,
     extras=("confusion.png",),
     optional_reads=_optional,
+    needs=_needs,
     external_deps=_data_files,
     sources=("textgen.steps.train_classifier", "textgen.classify"),
 )
