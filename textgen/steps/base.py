@@ -53,8 +53,9 @@ class Step(Generic[C]):
     (hashed in the lock); ``extras`` files it may also write (plots, resume files): removed when a
     rerun does not write them again. ``external_deps`` are files outside the run dir it reads (the
     corpus); ``optional_reads`` run-dir files used when present, ``needs(config)`` those a config
-    requires (checked before staging). ``sources`` are the modules whose code is the step's version; ``finished(result)`` is False for a result that is not a finished
-    step (an interrupted training run), which is then not recorded. ``staged`` steps write into a
+    requires (checked before staging). ``sources`` are the modules whose code is the step's version;
+    ``finished(result)`` is False for a result that is not a finished step (an interrupted training
+    run), which is then not recorded. ``staged`` steps write into a
     staging dir committed on success; the others (training) write checkpoints in place, each
     atomically, so a kill can resume.
     """
