@@ -271,7 +271,7 @@ def main() -> None:
     for key, name, seconds, model, train in (
         ("lstm", "lstm", args.seconds, {}, {}),
         ("dense_seeded", "dense-seeded", args.dense_seconds, {}, dense_train),
-        ("dense_random", "dense-random", args.dense_seconds, {}, {**dense_train, "embeddings": None}),
+        ("dense_random", "dense-random", args.dense_seconds, {}, {**dense_train, "embeddings": "none"}),
         ("attention", "attention", args.seconds, {"arch": "attention"}, {}),
     ):
         loads.append(os.getloadavg()[0])
