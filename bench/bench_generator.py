@@ -210,7 +210,7 @@ def render(res: dict[str, Any]) -> str:
         "| init | " + " | ".join(f"steps to {lv}" for lv in LEVELS) + " | best val_bpb |",
         "| --- | " + " | ".join("---" for _ in LEVELS) + " | --- |",
     ]
-    for label, run in (("seeded from the word vectors (default)", dense), ("random (`--no-embeddings`)", rand)):
+    for label, run in (("seeded from the word vectors (default)", dense), ("random (`--embeddings none`)", rand)):
         steps = " | ".join(fmt(first_reaching(run["validations"], lv, "step"), ".0f") for lv in LEVELS)
         lines.append(f"| {label} | {steps} | {fmt(run['best_val_bpb'])} |")
     lines += [
