@@ -160,6 +160,18 @@ def test_id_arrays_that_do_not_fit_the_vocabulary(vocab_run_dir: Path, which: st
         one_line(code, err, 1, needle)
 
 
+def test_evaluate_static_and_adapted_check_the_validation_ids(vocab_run_dir: Path) -> None:
+    code, _, err = cli("train-generator", "--run-dir", str(vocab_run_dir), "--max-steps", "2", "--hidden", "8",
+                       "--emb-dim", "8", "--embeddings", "none")  # fmt: skip
+    assert code == 0, err
+    ids = np.asarray(io.read_npy(vocab_run_dir / "val_ids.npy")).astype(np.int64)
+    ids[3] = 10**6
+    io.write_npy(vocab_run_dir / "val_ids.npy", ids)
+    for extra in ([], ["--cache", "--cache-theta", "1", "--cache-lambda", "0.1"]):
+        code, _, err = cli("evaluate", "--run-dir", str(vocab_run_dir), *extra)
+        one_line(code, err, 1, "ids outside")
+
+
 def test_an_empty_validation_split_in_train(vocab_run_dir: Path) -> None:
     io.write_npy(vocab_run_dir / "val_ids.npy", np.zeros(0, dtype=np.uint16))
     code, _, err = cli("train-generator", "--run-dir", str(vocab_run_dir), "--max-steps", "1")

@@ -21,13 +21,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from textgen import io
 from textgen.errors import ArtifactError
 from textgen.lm.adapt_settings import EvaluateConfig
 from textgen.lm.cache import cache_log_probs, mix
 from textgen.lm.dynamic import DynamicStep, stream_pass
-from textgen.lm.evaluate import EvalResult, bits_per_byte, corpus_stats, result_from_sums, score
-from textgen.rundir import RunDir
+from textgen.lm.evaluate import EvalResult, bits_per_byte, load_scoring, result_from_sums, score
 
 # tuning grids (first half of the validation split); each grid's best value is then refined once
 THETAS = (2.0, 4.0, 8.0, 16.0, 32.0, 64.0)  # theta x cosine similarity
@@ -260,19 +258,6 @@ def evaluate_adapted(
     run_dir: str | os.PathLike[str], config: EvaluateConfig | None = None, log: Progress | None = None
 ) -> AdaptedResult:
     """``textgen evaluate``: the run's best checkpoint on its validation split, static and adapted."""
-    from textgen import device as devices
-    from textgen.lm.checkpoint import load_generator
-
     config = config or EvaluateConfig()
-    dev = devices.resolve(config.device)  # a bad --device is a usage error before anything is read
-    rd = RunDir.of(run_dir)
-    rd.require("vocab.json", "val_ids.npy", "corpus.json")
-    model, _config, vocab = load_generator(rd.root, device=dev)
-    stats = corpus_stats(rd.root)
-    ids = io.read_npy(rd / "val_ids.npy")
-    if len(ids) == 0:
-        raise ArtifactError(f"{rd / 'val_ids.npy'} is empty; rebuild with a larger validation split")
-    oov = stats.get("val_oov_rate")
-    return evaluate_model(
-        model, ids, vocab.eos_id, int(stats["val_bytes"]), config, dev, float(oov) if oov is not None else None, log
-    )
+    run = load_scoring(run_dir, config.device)
+    return evaluate_model(run.model, run.ids, run.vocab.eos_id, run.val_bytes, config, run.device, run.oov_rate, log)

@@ -94,8 +94,20 @@ def corpus_stats(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
     return data
 
 
-def evaluate_run(run_dir: str | os.PathLike[str], device: str = "auto", streams: int = 16) -> EvalResult:
-    """Score the run's best checkpoint on the whole validation split."""
+@dataclass
+class Scoring:
+    """What scoring a run needs: its best model, vocabulary, checked validation ids and their bytes."""
+
+    model: Any
+    vocab: Any
+    ids: np.ndarray
+    val_bytes: int
+    oov_rate: float | None
+    device: torch.device
+
+
+def load_scoring(run_dir: str | os.PathLike[str], device: str = "auto") -> Scoring:
+    """The run's best checkpoint and validation split, checked (``evaluate`` static and adapted share it)."""
     from textgen import device as devices
     from textgen.lm.checkpoint import load_generator
 
@@ -107,6 +119,12 @@ def evaluate_run(run_dir: str | os.PathLike[str], device: str = "auto", streams:
     ids = vocab.read_ids(rd / "val_ids.npy")
     if len(ids) == 0:
         raise ArtifactError(f"{rd / 'val_ids.npy'} is empty; rebuild with a larger validation split")
-    nll, n = score(model, ids, vocab.eos_id, streams=streams, device=dev)
     oov = stats.get("val_oov_rate")
-    return result_from_sums(nll, n, int(stats["val_bytes"]), float(oov) if oov is not None else None)
+    return Scoring(model, vocab, ids, int(stats["val_bytes"]), float(oov) if oov is not None else None, dev)
+
+
+def evaluate_run(run_dir: str | os.PathLike[str], device: str = "auto", streams: int = 16) -> EvalResult:
+    """Score the run's best checkpoint on the whole validation split."""
+    run = load_scoring(run_dir, device)
+    nll, n = score(run.model, run.ids, run.vocab.eos_id, streams=streams, device=run.device)
+    return result_from_sums(nll, n, run.val_bytes, run.oov_rate)
