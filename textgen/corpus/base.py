@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +55,15 @@ def join_documents(documents: Sequence[str]) -> str:
     return DOC_SEPARATOR.join(kept) + "\n" if kept else ""
 
 
+def document_names(name: str, n: int) -> Iterator[str]:
+    """Names of a corpus's ``n`` unnamed documents (rows, episodes): its own for one, ``NAME #i`` for several."""
+    if n == 1:
+        yield name
+        return
+    for i in range(n):
+        yield f"{name} #{i + 1}"
+
+
 def make_corpus(
     name: str,
     source: str,
@@ -75,7 +84,7 @@ def make_corpus(
     check_format(layout)
     docs = [normalise_newlines(d) for d in documents]
     if names is None or len(names) != len(docs):
-        names = [name] if len(docs) == 1 else [f"{name} #{i + 1}" for i in range(len(docs))]
+        names = list(document_names(name, len(docs)))
     converted = [convert_document(doc, doc_name, layout) for doc, doc_name in zip(docs, names, strict=True)]
     text = join_documents([c.text for c in converted])
     if not text.strip():

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from textgen.corpus import download, hf, local
-from textgen.corpus.base import DOC_SEPARATOR, Progress
+from textgen.corpus.base import DOC_SEPARATOR, Progress, document_names
 from textgen.corpus.load import CONVERTERS, check_offline, check_pin, entry_file, unknown_corpus
 from textgen.corpus.registry import entries
 from textgen.corpus.screenplay import (
@@ -287,7 +287,7 @@ def open_corpus(
             if converter is None:
                 raise CorpusError(f"corpus {entry.name} names unknown converter {entry.converter!r}; fix the registry")
             texts = converter()
-            docs = [Document.of_text(n, t) for n, t in zip(_names(entry.name, len(texts)), texts, strict=True)]
+            docs = [Document.of_text(n, t) for n, t in zip(document_names(entry.name, len(texts)), texts, strict=True)]
             source = f"pypi:{entry.source}"
         elif entry.kind == "url":
             path = entry_file(entry, cache_dir, offline_path, progress)
@@ -314,7 +314,7 @@ def open_corpus(
         data = hf.open_dataset(dataset_id, encoding=encoding, cache_dir=cache_dir)
 
         def rows() -> Iterator[Document]:
-            for name, text in zip(_names(spec, len(data)), hf.iter_documents(data), strict=True):
+            for name, text in zip(document_names(spec, len(data)), hf.iter_documents(data), strict=True):
                 yield Document.of_text(name, text)
 
         return CorpusStream(spec, dataset_id, True, "unknown", rows, layout=layout)
@@ -324,15 +324,6 @@ def open_corpus(
         where = str(path.resolve()) if path.exists() else spec
         return CorpusStream(spec, where, True, "unknown", lambda: iter(files), size=_size(files), layout=layout)
     raise unknown_corpus(spec)
-
-
-def _names(name: str, n: int) -> Iterator[str]:
-    """``make_corpus``'s document names: the corpus's own for one document, ``NAME #i`` for several."""
-    if n == 1:
-        yield name
-        return
-    for i in range(n):
-        yield f"{name} #{i + 1}"
 
 
 def _size(docs: list[Document]) -> int | None:
