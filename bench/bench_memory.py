@@ -182,14 +182,21 @@ def slope(rows: list[dict[str, Any]], key: str, tokens: str = "tokens") -> float
     return (hi[key] - lo[key]) / max(1, hi[tokens] - lo[tokens])
 
 
+def vocab_sizes(res: dict[str, Any]) -> str:
+    """The vocabulary size at each scale, as the streaming build-vocab rows report it."""
+    sizes = {r["scale"]: r["vocab"] for r in res["rows"] if r["stage"] == "build-vocab" and r.get("vocab")}
+    return ", ".join(f"{size:,} at {scale}x" for scale, size in sorted(sizes.items()))
+
+
 def render(res: dict[str, Any]) -> str:
     lines = [
         START,
         "## Memory (big corpora)",
         "",
         f"`{res['command']}` on {res['date']}: {res['machine']}, Python {res['python']}. The shared Seinfeld file",
-        "repeated 1x, 10x, 100x (so the vocabulary stays 20,669 entries and the model the same size: what grows is",
-        "the data). Peak RSS: the largest process of the command (`getrusage`), and all its processes summed",
+        f"repeated 1x, 10x, 100x: what grows is the data (vocabulary entries {vocab_sizes(res)}: words once",
+        "in the file pass min_count once repeated; the model the same size otherwise). Peak RSS: the largest",
+        "process of the command (`getrusage`), and all its processes summed",
         "(sampled every 0.2 s: tokenizer workers, torchrun ranks). build-vocab MB/s: corpus bytes over the",
         "command's wall seconds (imports, both passes and writing included). Training: 50 steps of the default",
         "model, 1 thread.",

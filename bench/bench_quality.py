@@ -1,6 +1,6 @@
 """Quality per CPU-minute: the transformer peer, the classic recipe and textgen, one invocation, one table.
 
-    python bench/bench_quality.py --threads 1       # ~50 min on 2 CPU cores; writes bench/BENCHMARKS.md
+    python bench/bench_quality.py --threads 1       # ~75 min on 2 CPU cores; writes bench/BENCHMARKS.md
 
 Follows ../shared/BENCHMARK.md on the classic Seinfeld split (textgen's ids, min_count 1; word
 vectors as ``pipelines/classic-seinfeld.yaml`` trains them): each contender trains for
@@ -51,6 +51,14 @@ ADAPTED: dict[str, dict[str, Any]] = {
     "dynamic": {"dynamic": True},
     "cache + dynamic": {"cache": True, "dynamic": True},
     GENERATE_CACHE: {"cache": True, "cache_theta": CACHE_THETA, "cache_lambda": CACHE_LAMBDA},
+}
+# AWD-LSTM's regularisers (Merity et al. 2017), each alone and together, on our default model;
+# AR/TAR at the paper's alpha 2, beta 1
+ABLATION: dict[str, dict[str, dict[str, Any]]] = {
+    "weight drop 0.2": {"model": {"weight_drop": 0.2}, "train": {}},
+    "locked dropout": {"model": {"locked_dropout": True}, "train": {}},
+    "AR 2 + TAR 1": {"model": {}, "train": {"ar": 2.0, "tar": 1.0}},
+    "all three": {"model": {"weight_drop": 0.2, "locked_dropout": True}, "train": {"ar": 2.0, "tar": 1.0}},
 }
 LOADS: list[float] = []
 
@@ -119,11 +127,13 @@ def classic(corpus: Path, seconds: float) -> dict[str, Any]:
     }
 
 
-def ours(base: Path, work: Path, name: str, seconds: float, **train: Any) -> tuple[dict[str, Any], Path]:
+def ours(
+    base: Path, work: Path, name: str, seconds: float, model: dict[str, Any] | None = None, **train: Any
+) -> tuple[dict[str, Any], Path]:
     run = work / name
     shutil.rmtree(run, ignore_errors=True)
     shutil.copytree(base, run, ignore=shutil.ignore_patterns("generator*", "metrics.jsonl", "*.png", "pipeline.lock"))
-    cfg = GeneratorConfig(ModelConfig(), TrainConfig(max_seconds=seconds, **train))
+    cfg = GeneratorConfig(ModelConfig(**(model or {})), TrainConfig(max_seconds=seconds, **train))
     log(f"ours ({name}): {seconds:.0f} s")
 
     def progress(kind: str, info: dict[str, Any]) -> None:
@@ -277,6 +287,20 @@ def render(res: dict[str, Any]) -> str:
     )
     for label, a in res["adapted"].items():
         lines.append(f"- evaluate {label}: {a['seconds']:.0f} s (tuning included), load {a['load']:.1f}")
+    if res.get("ablation"):
+        lines += [
+            "",
+            f"AWD-LSTM options on our default model, {s:.0f} s each, same invocation (best val_bpb, whole split):",
+            "",
+            "| textgen default plus | steps | tokens/s | val_bpb | vs default |",
+            "| --- | ---: | ---: | ---: | ---: |",
+            f"| (nothing: the default) | {mine['steps']:,} | {mine['tokens_per_s']:,.0f} | {mine['val_bpb']:.3f} | |",
+        ]
+        for label, r in res["ablation"].items():
+            lines.append(
+                f"| {label} | {r['steps']:,} | {r['tokens_per_s']:,.0f} | {r['val_bpb']:.3f} | "
+                f"{r['val_bpb'] - mine['val_bpb']:+.3f} |"
+            )
     d = res["distinct"]
     lines += [
         "",
@@ -303,6 +327,9 @@ def main() -> None:
     parser.add_argument("--dense-seconds", type=float, default=60.0, help="Budget of our densely validated run.")
     parser.add_argument("--dense-every", type=int, default=10, help="Its validation interval (steps).")
     parser.add_argument("--peers", default="classic,small,large", help="Which peers: classic, small, large.")
+    parser.add_argument(
+        "--ablation", default=",".join(ABLATION), help="AWD-LSTM variants of ours to run too ('' none)."
+    )
     parser.add_argument("--work", type=Path, default=Path("/tmp/textgen-bench-quality"))
     parser.add_argument("--rebuild", action="store_true", help="Rebuild the vocabulary and vectors.")
     parser.add_argument("--out", type=Path, default=BENCH_MD)
@@ -333,6 +360,11 @@ def main() -> None:
     res["classic"] = classic(args.corpus, args.seconds)
     res["ours"], run = ours(base, args.work, "ours", args.seconds)
     res["dense"], _ = ours(base, args.work, "dense", args.dense_seconds, eval_every=args.dense_every, patience=1000)
+    res["ablation"] = {}
+    for label in filter(None, args.ablation.split(",")):
+        variant = ABLATION[label]
+        name = "awd-" + "".join(c if c.isalnum() else "-" for c in label)
+        res["ablation"][label], _ = ours(base, args.work, name, args.seconds, variant["model"], **variant["train"])
     res["adapted"] = adapted(run, args.device)
     res["distinct"] = distinct(run)
     log("done")
