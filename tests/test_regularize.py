@@ -26,7 +26,7 @@ AWD = {"weight_drop": 0.5, "locked_dropout": True, "dropout": 0.3}
 
 
 def tiny(**kw: Any) -> ModelConfig:
-    base: dict[str, Any] = dict(vocab_size=V, emb_dim=8, hidden=12, layers=2, cutoffs=(10, 30))
+    base: dict[str, Any] = dict(vocab_size=V, emb_dim=8, hidden=12, layers=2, cutoffs=(10, 30), weight_drop=0.0)
     base.update(kw)
     return ModelConfig(**base)
 
