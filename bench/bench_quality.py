@@ -316,7 +316,10 @@ def render(res: dict[str, Any]) -> str:
             f"| {label} | {row['distinct_1']:.3f} | {row['distinct_2']:.3f} | {row['mean_logp']:.3f} | "
             f"{row['tokens_per_s']:,.0f} |"
         )
-    lines += ["", f"Raw figures: `{res['json']}`.", END]
+    lines += ["", f"Raw figures: `{res['json']}`."]
+    if res.get("notes"):
+        lines += ["", res["notes"].rstrip()]
+    lines.append(END)
     return "\n".join(lines) + "\n"
 
 
@@ -335,7 +338,15 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=BENCH_MD)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--render", type=Path, help="Only write the section from a saved bench_quality.json.")
+    parser.add_argument("--notes", type=Path, help="Markdown appended to the section (the reading of the figures).")
     args = parser.parse_args()
+    if args.render:
+        saved = json.loads(args.render.read_text(encoding="utf-8"))
+        if args.notes:
+            saved["notes"] = args.notes.read_text(encoding="utf-8")
+        replace_section(args.out, render(saved), START, END)
+        return
     torch.set_num_threads(args.threads)
     args.work.mkdir(parents=True, exist_ok=True)
     base = args.work / "base"
