@@ -71,8 +71,9 @@ def test_static_stream_is_the_benchmark_score_and_lambda_zero_changes_nothing() 
     assert torch.equal(adapted, logp) and torch.equal(static, logp)
     model_before = {k: v.clone() for k, v in model.state_dict().items()}
     dyn, _ = stream_pass(model, ids, bos, CPU, DynamicStep(lr=0.003, segment=9))
-    assert torch.equal(dyn[:9], logp[:9])  # the first segment is scored before any step
-    assert not torch.allclose(dyn, logp)
+    # the first segment is scored before any step (equal up to float32 rounding: the pass runs with grad)
+    torch.testing.assert_close(dyn[:9], logp[:9], rtol=0, atol=1e-5)
+    assert float((dyn[9:] - logp[9:]).abs().max()) > 1e-3  # the steps do move the later scores
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in model_before.items())  # weights restored
 
 
