@@ -183,7 +183,7 @@ def slope(rows: list[dict[str, Any]], key: str, tokens: str = "tokens") -> float
 
 
 def vocab_sizes(res: dict[str, Any]) -> str:
-    """The vocabulary size at each scale, as the streaming build-vocab rows report it."""
+    """The vocabulary size at each scale, as the build-vocab rows report it (every code gives the same)."""
     sizes = {r["scale"]: r["vocab"] for r in res["rows"] if r["stage"] == "build-vocab" and r.get("vocab")}
     return ", ".join(f"{size:,} at {scale}x" for scale, size in sorted(sizes.items()))
 

@@ -1,6 +1,6 @@
 """Quality per CPU-minute: the transformer peer, the classic recipe and textgen, one invocation, one table.
 
-    python bench/bench_quality.py --threads 1       # ~75 min on 2 CPU cores; writes bench/BENCHMARKS.md
+    python bench/bench_quality.py --threads 1       # ~55 min on 2 CPU cores; writes bench/BENCHMARKS.md
 
 Follows ../shared/BENCHMARK.md on the classic Seinfeld split (textgen's ids, min_count 1; word
 vectors as ``pipelines/classic-seinfeld.yaml`` trains them): each contender trains for
@@ -10,7 +10,8 @@ for ours also adapted (``textgen evaluate --cache``, ``--dynamic``, both: settin
 first half, so the second half is the honest one); time to quality: the training seconds our
 default needs (a run validated every ``--dense-every`` steps) to reach each peer's figure; and the
 generation check of ``generate --cache`` (held-out likelihood with its default settings, distinct-n
-of samples). The load average is recorded with every figure (the machine is shared).
+of samples); and ``--ablation``: our default plus each AWD-LSTM option, at the same budget. The load
+average is recorded with every figure (the machine is shared).
 """
 
 from __future__ import annotations
@@ -341,6 +342,9 @@ def main() -> None:
     parser.add_argument("--render", type=Path, help="Only write the section from a saved bench_quality.json.")
     parser.add_argument("--notes", type=Path, help="Markdown appended to the section (the reading of the figures).")
     args = parser.parse_args()
+    unknown = [v for v in filter(None, args.ablation.split(",")) if v not in ABLATION]
+    if unknown:
+        parser.error(f"--ablation: unknown variant(s) {unknown}; choose from {list(ABLATION)}")
     if args.render:
         saved = json.loads(args.render.read_text(encoding="utf-8"))
         if args.notes:
