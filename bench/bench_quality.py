@@ -62,6 +62,7 @@ ABLATION: dict[str, dict[str, dict[str, Any]]] = {
     "all three": {"model": {"weight_drop": 0.2, "locked_dropout": True}, "train": {"ar": 2.0, "tar": 1.0}},
 }
 LOADS: list[float] = []
+WORK = Path("/tmp/textgen-bench-quality")  # --work; its base/ is the run dir every contender copies
 
 
 def log(msg: str) -> None:
@@ -334,7 +335,7 @@ def main() -> None:
     parser.add_argument(
         "--ablation", default=",".join(ABLATION), help="AWD-LSTM variants of ours to run too ('' none)."
     )
-    parser.add_argument("--work", type=Path, default=Path("/tmp/textgen-bench-quality"))
+    parser.add_argument("--work", type=Path, default=WORK)
     parser.add_argument("--rebuild", action="store_true", help="Rebuild the vocabulary and vectors.")
     parser.add_argument("--out", type=Path, default=BENCH_MD)
     parser.add_argument("--threads", type=int, default=1)

@@ -9,9 +9,15 @@ from pathlib import Path
 import pytest
 from test_generator_train import small
 
+from textgen import io
 from textgen.lm.config import TrainConfig
 from textgen.lm.schedule import LRSchedule
 from textgen.lm.train import train_generator
+
+
+def logged_lrs(run: Path) -> list[float]:
+    """The lr of every logged training step, from the run's metrics.jsonl."""
+    return [r["lr"] for r in io.read_jsonl(run / "metrics.jsonl") if r["kind"] == "train"]
 
 
 def test_cosine_runs_from_the_peak_to_min_lr_over_the_planned_steps() -> None:
@@ -53,11 +59,10 @@ def test_constant_and_cosine_ignore_validation() -> None:
 
 
 def test_a_cosine_run_plans_its_steps_from_the_epochs_or_max_steps(vocab_run_dir: Path) -> None:
-    """The trained run's logged lr reaches the floor at the end of what --epochs (or --max-steps) plans."""
+    """The logged lr falls along the cosine planned over --epochs: its last step one step short of the floor."""
     cfg = small(schedule="cosine", lr=0.01, min_lr=1e-4, epochs=2, log_every=1, eval_every=1000)
     train_generator(vocab_run_dir, cfg)
-    logged = [json.loads(line) for line in (vocab_run_dir / "metrics.jsonl").read_text().splitlines()]
-    lrs = [r["lr"] for r in logged if r["kind"] == "train"]
+    lrs = logged_lrs(vocab_run_dir)
     assert len(lrs) > 4
     assert lrs[0] == pytest.approx(0.01)
     # the lr of the last step is one step short of the floor: cosine at (n - 1) / n of the way
@@ -69,6 +74,5 @@ def test_a_cosine_run_plans_its_steps_from_the_epochs_or_max_steps(vocab_run_dir
 def test_max_steps_shortens_the_cosine_plan(vocab_run_dir: Path) -> None:
     cfg = small(schedule="cosine", lr=0.01, min_lr=0.0, epochs=2, max_steps=4, log_every=1, eval_every=1000)
     train_generator(vocab_run_dir, cfg)
-    logged = [json.loads(line) for line in (vocab_run_dir / "metrics.jsonl").read_text().splitlines()]
-    lrs = [r["lr"] for r in logged if r["kind"] == "train"]
+    lrs = logged_lrs(vocab_run_dir)
     assert lrs == pytest.approx([0.01 * 0.5 * (1 + math.cos(math.pi * k / 4)) for k in range(4)])
