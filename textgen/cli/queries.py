@@ -108,6 +108,8 @@ def evaluate_cmd(given: dict[str, Any], run_dir: RunDirOpt = DEFAULT_RUN_DIR, as
         markup=False,
         highlight=False,
     )
+    if static.val_bpb_neural is not None:
+        console.print(f"  the network alone, without its n-gram: val_bpb {static.val_bpb_neural:.4f}", markup=False)
     if result.val_bpb_adapted is None:
         return
     shown = ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in result.settings.items())

@@ -25,7 +25,7 @@ from textgen.errors import ArtifactError
 from textgen.lm.adapt_settings import EvaluateConfig
 from textgen.lm.cache import cache_log_probs, mix
 from textgen.lm.dynamic import DynamicStep, stream_pass
-from textgen.lm.evaluate import EvalResult, bits_per_byte, load_scoring, result_from_sums, score
+from textgen.lm.evaluate import EvalResult, bits_per_byte, load_scoring, static_result
 
 # tuning grids (first half of the validation split); each grid's best value is then refined once
 THETAS = (2.0, 4.0, 8.0, 16.0, 32.0, 64.0)  # theta x cosine similarity
@@ -233,8 +233,7 @@ def evaluate_model(
 ) -> AdaptedResult:
     """Static ``val_bpb`` and, when ``config`` asks, the adapted one tuned on the first half (both halves reported)."""
     t0 = time.perf_counter()
-    nll, n = score(model, ids, bos, device=device)
-    static = result_from_sums(nll, n, val_bytes, oov)
+    static = static_result(model, ids, bos, val_bytes, oov, device)
     if not config.adapted:
         return AdaptedResult(static, None, config.settings(), seconds=time.perf_counter() - t0)
     first = ids[: len(ids) // 2]

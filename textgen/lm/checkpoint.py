@@ -23,6 +23,7 @@ from torch import nn
 
 from textgen import io
 from textgen.errors import ArtifactError, MissingArtifactError
+from textgen.lm import ngram
 from textgen.lm.config import GeneratorConfig
 from textgen.lm.model import build_model
 from textgen.rundir import RunDir
@@ -56,6 +57,9 @@ def save_generator(
     """Write the model as one file (weights + config), then its readable copy ``generator.json``."""
     rd = RunDir.of(run_dir)
     state = {k: v.detach().to("cpu") for k, v in model.state_dict().items()}
+    ngram = getattr(model, "ngram", None)
+    if ngram is not None:
+        state |= ngram.tensors()
     meta = {
         "format": FORMAT,
         "config": config.to_dict(),
@@ -124,15 +128,22 @@ def load_generator(
     if config.model.vocab_size != len(vocab):
         raise ArtifactError(f"generator has {config.model.vocab_size} words but the vocabulary has {len(vocab)}; {fix}")
     model = build_model(config.model)
-    load_weights(model, rd / WEIGHTS)
+    load_weights(model, rd / WEIGHTS, vocab.eos_id)
     model.to(device).eval()
     model.lstm.flatten_parameters()
     return model, config, vocab
 
 
-def load_weights(model: nn.Module, path: Path) -> None:
-    """Load safetensors weights into ``model``; a shape or key mismatch is an :class:`ArtifactError`."""
+def load_weights(model: nn.Module, path: Path, bos: int) -> None:
+    """Load safetensors weights (and the n-gram tables the config asks for) into ``model``; a shape or key
+    mismatch is an :class:`ArtifactError`."""
     tensors = io.load_tensors(path)
+    tables = {k: tensors.pop(k) for k in [k for k in tensors if k.startswith(ngram.PREFIX)]}
+    cfg = model.cfg
+    if cfg.ngram_order > 0:
+        model.ngram = ngram.Ngram.from_tensors(tables, cfg.ngram_order, cfg.vocab_size, bos, str(path))
+    elif tables:
+        raise ArtifactError(f"{path} holds n-gram tables its config does not use (ngram_order 0); retrain")
     try:
         model.load_state_dict(tensors, strict=True)
     except RuntimeError as exc:

@@ -188,12 +188,16 @@ class EvalRows:
     def shape(self) -> tuple[int, int]:
         return len(self.rows), self.length
 
+    def positions(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """``[rows, stop - start]``: where in ``ids`` each target of the window sits (``>= len(ids)``: padding)."""
+        stop = self.length if stop is None else min(stop, self.length)
+        rows = np.arange(self.rows.start, self.rows.stop, dtype=np.int64)[:, None]
+        return rows * self.length + np.arange(start, stop, dtype=np.int64)[None, :]
+
     def window(self, start: int = 0, stop: int | None = None) -> tuple[Tensor, Tensor]:
         """Inputs and targets of columns ``[start, stop)`` of this rank's rows (int64)."""
-        stop = self.length if stop is None else min(stop, self.length)
         n = len(self.ids)
-        rows = np.arange(self.rows.start, self.rows.stop, dtype=np.int64)[:, None]
-        pos = rows * self.length + np.arange(start, stop, dtype=np.int64)[None, :]
+        pos = self.positions(start, stop)
         before = np.asarray(self.ids[np.clip(pos - 1, 0, n - 1)], np.int64) if n else np.zeros(pos.shape, np.int64)
         inputs = np.where((pos >= 1) & (pos < n), before, self.bos)
         targets = np.full(pos.shape, -1, dtype=np.int64)

@@ -21,6 +21,7 @@ from textgen import io
 from textgen.errors import ArtifactError
 from textgen.lm.collectives import LOCAL, DistContext
 from textgen.lm.data import EvalRows
+from textgen.lm.ngram import contexts_before
 from textgen.rundir import RunDir
 
 
@@ -34,6 +35,7 @@ class EvalResult:
     tokens: int
     bytes: int
     val_oov_rate: float | None = None
+    val_bpb_neural: float | None = None  # the network alone, where the model mixes in an n-gram
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -54,8 +56,11 @@ def score(
     device: torch.device | str = "cpu",
     autocast: bool = False,
     dist: DistContext = LOCAL,
+    with_ngram: bool = True,
 ) -> tuple[float, int]:
-    """Summed NLL (nats) and token count over ``ids``, all-reduced across processes."""
+    """Summed NLL (nats) and token count over ``ids``, all-reduced across processes; the model's n-gram
+    (:mod:`textgen.lm.ngram`) is mixed in unless ``with_ngram`` is False (the network alone)."""
+    ngram = getattr(model, "ngram", None) if with_ngram else None
     was_training = model.training
     model.eval()
     rows = EvalRows.of(ids, streams, bos, dist.rank, dist.world_size)
@@ -72,6 +77,10 @@ def score(
                 hidden, state = model(x, state)
             keep = y >= 0  # the last row is padded
             nll = model.token_nll(hidden.float()[keep], y[keep])
+            if ngram is not None:
+                real = targets.numpy() >= 0
+                ctx = contexts_before(ids, rows.positions(i, i + bptt)[real], ngram.order - 1, bos)
+                nll = -model.mix_ngram(-nll.double(), ctx, targets.numpy()[real])
             total[0] += nll.double().sum()
             total[1] += nll.numel()
     dist.all_reduce_sum(total)
@@ -126,5 +135,22 @@ def load_scoring(run_dir: str | os.PathLike[str], device: str = "auto") -> Scori
 def evaluate_run(run_dir: str | os.PathLike[str], device: str = "auto", streams: int = 16) -> EvalResult:
     """Score the run's best checkpoint on the whole validation split."""
     run = load_scoring(run_dir, device)
-    nll, n = score(run.model, run.ids, run.vocab.eos_id, streams=streams, device=run.device)
-    return result_from_sums(nll, n, run.val_bytes, run.oov_rate)
+    return static_result(run.model, run.ids, run.vocab.eos_id, run.val_bytes, run.oov_rate, run.device, streams)
+
+
+def static_result(
+    model: Any,
+    ids: np.ndarray,
+    bos: int,
+    val_bytes: int,
+    oov: float | None,
+    device: torch.device,
+    streams: int = 16,
+) -> EvalResult:
+    """``val_bpb`` of the model; with an n-gram in it, also of the network alone (``val_bpb_neural``)."""
+    nll, n = score(model, ids, bos, streams=streams, device=device)
+    result = result_from_sums(nll, n, val_bytes, oov)
+    if getattr(model, "ngram", None) is not None:
+        alone, _ = score(model, ids, bos, streams=streams, device=device, with_ngram=False)
+        result.val_bpb_neural = bits_per_byte(alone, val_bytes)
+    return result

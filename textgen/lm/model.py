@@ -20,6 +20,7 @@ import warnings
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -28,6 +29,8 @@ from textgen import options
 from textgen.errors import ArtifactError
 from textgen.lm import regularize
 from textgen.lm.config import ModelConfig
+from textgen.lm.ngram import Ngram
+from textgen.lm.ngram import mix as mix_ngram
 from textgen.lm.softmax import AdaptiveSoftmax, full_log_prob, full_nll
 
 State = tuple[Tensor, ...]
@@ -110,6 +113,9 @@ class _Generator(nn.Module):
         adaptive = cfg.softmax == "adaptive" and bool(cfg.cutoffs)  # no cutoffs: a plain softmax
         self.adaptive = AdaptiveSoftmax(self.out_dim, v, tuple(cfg.cutoffs)) if adaptive else None
         nn.init.uniform_(self.embedding.weight, -0.1, 0.1)
+        # the n-gram mixed into scored distributions (textgen.lm.ngram): counted by training, saved beside
+        # the weights, not a module (never moved to the device, trained or broadcast)
+        self.ngram: Ngram | None = None
 
     # -- state ---------------------------------------------------------------------------------
     def init_state(self, batch_size: int, device: torch.device | str | None = None) -> State:
@@ -182,6 +188,13 @@ class _Generator(nn.Module):
         if self.adaptive is None:
             return full_nll(flat, tgt, w, bias)
         return self.adaptive.nll(flat, tgt, w, bias)
+
+    def mix_ngram(self, logp: Tensor, contexts: np.ndarray, targets: np.ndarray) -> Tensor:
+        """``logp`` (the network's log-probabilities of ``targets``) mixed with the n-gram's, when the model
+        has one; ``contexts [N, ngram_order - 1]`` are the ids before each target (oldest first)."""
+        if self.ngram is None:
+            return logp
+        return mix_ngram(logp, self.ngram.log_prob(contexts, targets), self.cfg.ngram_weight)
 
     def loss(self, hidden: Tensor, targets: Tensor) -> Tensor:
         """Mean NLL in nats per token."""

@@ -33,6 +33,7 @@ from textgen.lm.data import ChunkBatcher, RareTokens, batchify
 from textgen.lm.evaluate import corpus_stats, result_from_sums, score
 from textgen.lm.interrupt import StopOnSigint
 from textgen.lm.model import build_model
+from textgen.lm.ngram import Ngram
 from textgen.lm.schedule import LRSchedule
 from textgen.lm.setup import LMStep, resolve_config, resumed_config
 from textgen.rundir import RunDir
@@ -79,8 +80,11 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         self.model = build_model(config.model)
         self.stats = corpus_stats(rd.root)
+        train_ids = vocab.read_ids(rd / "train_ids.npy")
+        if config.model.ngram_order > 0:  # deterministic, so a resumed run counts the same tables again
+            self.model.ngram = Ngram.fit(train_ids, config.model.ngram_order, len(vocab), vocab.eos_id)
         # batches come straight from the memory map: this rank's rows are a view, each chunk copies its window
-        rows = batchify(vocab.read_ids(rd / "train_ids.npy"), cfg.batch_size, dist.rank, dist.world_size)
+        rows = batchify(train_ids, cfg.batch_size, dist.rank, dist.world_size)
         rare = RareTokens.of(vocab.counts, vocab.unk_id, cfg.unk_replace, cfg.seed)
         self.batcher = ChunkBatcher(rows, cfg.bptt, cfg.seed, rare=rare, pin=self.device.type == "cuda")
         self.val_ids = vocab.read_ids(rd / "val_ids.npy")
