@@ -129,6 +129,7 @@ class TextGenerator:
         precision: Precision | Literal["auto"] | None = None,
         on_step: OnStep | None = None,
         cache: CacheSettings | None = None,
+        ngram: bool = False,
     ) -> Generation:
         """Write ``num_samples`` continuations of ``prime`` (one batch); same seed, same text on CPU.
 
@@ -141,11 +142,18 @@ class TextGenerator:
         (:class:`textgen.decode.loop.StepView`; ``textgen serve`` streams from it). ``cache`` (with
         ``cache.cache`` on) mixes a neural cache of the sample's own hidden states into the distribution
         (:mod:`textgen.lm.cache`; unset theta and lambda take the measured defaults); it needs the whole
-        distribution each step, so it is slower.
+        distribution each step, so it is slower. ``ngram`` samples from the network mixed with its
+        n-gram (:mod:`textgen.lm.ngram`: the distribution ``val_bpb`` scores), also the whole
+        distribution each step.
         """
         settings = SamplingSettings(temperature, top_k, top_p, repetition_penalty, greedy, exact_sampling).validate()
         cache = options.validated(cache).settled() if cache is not None and cache.cache else None
         _check_counts(length, max_turns, num_samples)
+        if ngram and getattr(self.model, "ngram", None) is None:
+            raise UsageError(
+                "--ngram needs a generator trained with an n-gram (this one has --ngram-order 0); "
+                "drop --ngram, or retrain with `textgen train-generator`"
+            )
         if precision in (None, "auto"):  # --explain inspects the model itself: fp32 unless asked otherwise
             precision = "fp32" if explain else "auto"
         chosen = check_precision(precision, self.device)
@@ -169,6 +177,7 @@ class TextGenerator:
             precision=chosen,
             attention=explain and self.arch == "attention",
             cache=cache,
+            ngram=ngram,
         )
         decoded = decode(self.model, ids, sampler, num_samples, opts, on_step)
         record = settings.to_dict() | {
@@ -177,6 +186,8 @@ class TextGenerator:
             "num_samples": num_samples,
             "precision": chosen,
         }
+        if ngram:
+            record |= {"ngram": True}
         if cache is not None:
             record |= {"cache_size": cache.cache_size, "cache_theta": cache.cache_theta}
             record |= {"cache_lambda": cache.cache_lambda}

@@ -42,7 +42,8 @@ class DecodeOptions:
     stats: bool = False  # entropy and top alternatives per token
     top_n: int = 5
     attention: bool = False  # record attention weights (attention model only)
-    cache: CacheSettings | None = None  # mix a neural cache into the distribution (heads.CachedHead)
+    cache: CacheSettings | None = None  # mix a neural cache into the distribution (heads.MixedHead)
+    ngram: bool = False  # mix the model's n-gram into the distribution (heads.MixedHead)
 
 
 @dataclass
@@ -154,12 +155,12 @@ def decode(
     speakers = opts.speakers.to(device) if opts.speakers is not None and opts.max_turns is not None else None
     banned = torch.tensor(opts.banned, dtype=torch.long, device=device)
     check_every = 1 if device.type == "cpu" else 16  # avoid a host sync per step on GPUs
-    head = heads.choose(model, sampler, opts.precision, "full" if opts.stats else opts.head, opts.cache)
+    head = heads.choose(model, sampler, opts.precision, "full" if opts.stats else opts.head, opts.cache, opts.ngram)
     stepper = LSTMStepper.of(model, opts.precision)  # None for the attention model: module steps
     steps = 0
     with torch.inference_mode(), single_thread(device.type == "cpu" and b == 1):
         hidden, state, attn = _feed_prime(model, prime, b, opts.attention)
-        if isinstance(head, heads.CachedHead):
+        if isinstance(head, heads.MixedHead):
             head.start(model, prime, b)
         if stepper is not None:
             stepper.load(state)

@@ -42,6 +42,11 @@ class GenerateConfig:
     seed: int | None = option(None, "Random seed: same seed, same text on CPU (default: random).", min=0)
     num_samples: int = option(1, "Independent samples per prime, generated as one batch.", min=1, max=MAX_SAMPLES)
     neural_cache: CacheSettings = section(CacheSettings)
+    ngram: bool = option(
+        False,
+        "Sample from the network mixed with its n-gram (the distribution val_bpb scores; slower). "
+        "Off: the network alone.",
+    )
     precision: str = option(
         "auto",
         "Decoding arithmetic: fp32 (the model's own), bf16, int8 (x86 CPU, fastest); auto: int8 on CPU.",
@@ -148,6 +153,7 @@ def produce(
                 precision=config.precision,  # type: ignore[arg-type]  (checked by generate)
                 on_step=on_step,
                 cache=config.neural_cache if config.neural_cache.cache else None,
+                ngram=config.ngram,
             )
         )
         progress("status", {"message": f"prime {prime!r}: {config.num_samples} sample(s)"})
@@ -168,5 +174,11 @@ STEP = Step(
     help="Generate new script text from a prime with the run's trained generator.",
     reads=("vocab.json", "generator.safetensors"),  # generator.json is a readable copy: never read
     outputs=lambda config: (config.output_name,),
-    sources=("textgen.steps.generate", "textgen.decode", "textgen.lm.cache", "textgen.lm.adapt_settings"),
+    sources=(
+        "textgen.steps.generate",
+        "textgen.decode",
+        "textgen.lm.cache",
+        "textgen.lm.adapt_settings",
+        "textgen.lm.ngram",
+    ),
 )
