@@ -31,8 +31,8 @@ V, BOS = 12, 1
 def reference(ids: list[int], order: int, v: int, bos: int):  # type: ignore[no-untyped-def]
     """Interpolated Kneser-Ney written out with tuples and dicts, as the textbook states it."""
     tok = [bos] * (order - 1) + list(ids)
-    grams = [Counter(tuple(tok[t - n + 1 : t + 1]) for t in range(n - 1, len(tok))) for n in range(1, order + 1)]
-    grams[0] = Counter((w,) for w in ids)  # unigram raw counts: the ids themselves
+    # every n-gram ending at a real token (not inside the <eos> padding) is one event
+    grams = [Counter(tuple(tok[t - n + 1 : t + 1]) for t in range(order - 1, len(tok))) for n in range(1, order + 1)]
     used: list[dict[tuple[int, ...], int]] = []
     for n in range(1, order + 1):
         if n == order:
@@ -41,7 +41,7 @@ def reference(ids: list[int], order: int, v: int, bos: int):  # type: ignore[no-
             cont: dict[tuple[int, ...], int] = defaultdict(int)
             for g in grams[n]:
                 cont[g[1:]] += 1
-            used.append({g: cont.get(g, 0) for g in grams[n - 1]} if n > 1 else dict(cont))
+            used.append(dict(cont))
 
     def discount(counts: dict[tuple[int, ...], int]) -> float:
         n1 = sum(1 for c in counts.values() if c == 1)
@@ -154,6 +154,10 @@ def _set_order(meta: dict, order: int) -> None:  # type: ignore[type-arg]
         (lambda t, m: t.__setitem__("ngram.counts.2", -t["ngram.counts.2"]), "negative counts"),
         (lambda t, m: t.__setitem__("ngram.counts.1", t["ngram.counts.1"][:-1]), "unigram counts"),
         (lambda t, m: _set_order(m, 0), "does not use"),
+        (lambda t, m: _set_order(m, 3), "ngram.counts.4 does not belong to its order-3 model"),
+        (lambda t, m: t.__setitem__("ngram.keys.2", t["ngram.keys.2"].to(torch.bfloat16)), "not a list of integers"),
+        (lambda t, m: t.__setitem__("ngram.counts.1", t["ngram.counts.1"][:, None]), "not a list of integers"),
+        (lambda t, m: t.__setitem__("ngram.counts.3", t["ngram.counts.3"][0]), "not a list of integers"),
     ],
 )
 def test_edited_tables_are_refused_with_one_line(tmp_path: Path, change, needle: str) -> None:  # type: ignore[no-untyped-def]

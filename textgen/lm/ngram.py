@@ -14,7 +14,7 @@ Storage: an n-gram's id is found from its prefix's id, ``key = id(prefix) * V + 
 order n keeps its sorted keys and the counts used at that order (``ngram.keys.N``,
 ``ngram.counts.N``; ``ngram.counts.1`` is indexed by word). They travel inside
 ``generator.safetensors``, beside the weights, so the mixture is one artifact. Counting reads at
-most :data:`MAX_TOKENS` training tokens, which bounds its memory on big corpora.
+most :data:`MAX_TOKENS` training tokens, which bounds its memory (and the file's size) on big corpora.
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ from torch import Tensor
 
 from textgen.errors import ArtifactError
 
-# counting holds up to ~170 bytes per token (random ids; text has fewer distinct n-grams): at most ~350 MB,
-# whatever the corpus size (the classic Seinfeld split has 0.8M tokens)
-MAX_TOKENS = 2_000_000
+# counting peaks at ~260 bytes per token for random ids (text has fewer distinct n-grams) and keeps ~135: at
+# most ~260 MB while counting, whatever the corpus size (the classic Seinfeld split has 0.8M tokens)
+MAX_TOKENS = 1_000_000
 PREFIX = "ngram."
 
 
@@ -70,21 +70,23 @@ class Ngram:
         keys: list[np.ndarray] = [np.empty(0, np.int64)]
         raw: list[np.ndarray] = [np.bincount(tok[order - 1 :], minlength=v)]
         suffix_of: list[np.ndarray] = [np.empty(0, np.int64)]
-        for _ in range(2, order + 1):
+        for n in range(2, order + 1):
             key = gid[:-1] * v + tok[len(tok) - len(gid) + 1 :]
             uniq, inv = np.unique(key, return_inverse=True)
             suffix = np.empty(len(uniq), np.int64)
             suffix[inv] = gid[1:]  # the (n-1)-gram each n-gram ends with
             keys.append(uniq)
-            raw.append(np.bincount(inv, minlength=len(uniq)))
+            # events are the n-grams ending at a real token (index >= order - n); those inside the <eos>
+            # padding keep an id (contexts at the stream's start need it) and no count
+            raw.append(np.bincount(inv[order - n :], minlength=len(uniq)))
             suffix_of.append(suffix)
             gid = inv
         counts = []
-        for n in range(order):  # continuation counts below the top order
+        for n in range(order):  # continuation counts below the top order: distinct events one longer
             if n == order - 1:
                 counts.append(raw[n])
             else:
-                counts.append(np.bincount(suffix_of[n + 1], minlength=len(raw[n])))
+                counts.append(np.bincount(suffix_of[n + 1][raw[n + 1] > 0], minlength=len(raw[n])))
         return cls(v, bos, keys, [c.astype(np.int64) for c in counts])
 
     # -- artifact --------------------------------------------------------------------------------
@@ -100,14 +102,25 @@ class Ngram:
     def from_tensors(cls, tensors: dict[str, Tensor], order: int, vocab_size: int, bos: int, where: str) -> Ngram:
         """Read back :meth:`tensors`, checked: a missing, truncated or hand-edited table is an ArtifactError."""
         fix = f"{where} holds no usable n-gram tables ({{}}); retrain with `textgen train-generator`"
-        try:
-            counts = [tensors[f"{PREFIX}counts.1"].numpy().astype(np.int64)]
-            keys = [np.empty(0, np.int64)]
-            for n in range(2, order + 1):
-                keys.append(tensors[f"{PREFIX}keys.{n}"].numpy().astype(np.int64))
-                counts.append(tensors[f"{PREFIX}counts.{n}"].numpy().astype(np.int64))
-        except KeyError as exc:
-            raise ArtifactError(fix.format(f"no {exc.args[0]}")) from None
+        names = [f"{PREFIX}counts.1"]
+        names += [f"{PREFIX}{kind}.{n}" for n in range(2, order + 1) for kind in ("keys", "counts")]
+        extra = sorted(set(tensors) - set(names))
+        if extra:
+            raise ArtifactError(fix.format(f"{extra[0]} does not belong to its order-{order} model"))
+
+        def table(name: str) -> np.ndarray:
+            t = tensors.get(name)
+            if t is None:
+                raise ArtifactError(fix.format(f"no {name}"))
+            if t.ndim != 1 or t.dtype not in (torch.int32, torch.int64):
+                raise ArtifactError(fix.format(f"{name} is not a list of integers"))
+            return t.numpy().astype(np.int64)
+
+        counts = [table(f"{PREFIX}counts.1")]
+        keys = [np.empty(0, np.int64)]
+        for n in range(2, order + 1):
+            keys.append(table(f"{PREFIX}keys.{n}"))
+            counts.append(table(f"{PREFIX}counts.{n}"))
         if len(counts[0]) != vocab_size:
             raise ArtifactError(fix.format(f"{len(counts[0])} unigram counts for {vocab_size} words"))
         for n in range(1, order):
