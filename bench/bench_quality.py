@@ -21,6 +21,7 @@ import datetime as dt
 import json
 import os
 import platform
+import shlex
 import shutil
 import sys
 import time
@@ -60,7 +61,12 @@ ABLATION: dict[str, dict[str, dict[str, Any]]] = {
     "locked dropout": {"model": {"locked_dropout": True}, "train": {}},
     "AR 2 + TAR 1": {"model": {}, "train": {"ar": 2.0, "tar": 1.0}},
     "all three": {"model": {"weight_drop": 0.2, "locked_dropout": True}, "train": {"ar": 2.0, "tar": 1.0}},
+    "no n-gram": {"model": {"ngram_order": 0}, "train": {}},  # the network alone (textgen.lm.ngram)
 }
+# README "Scoring and adapting": a run that a time budget ends should let its lr decay to the end; 3 epochs of
+# the classic split fit 300 s here (bench/sweep_generator.py measured the lr)
+BUDGET_RECIPE: dict[str, Any] = {"schedule": "cosine", "epochs": 3, "lr": 0.012}
+RECIPE = "textgen, budget recipe"
 LOADS: list[float] = []
 WORK = Path("/tmp/textgen-bench-quality")  # --work; its base/ is the run dir every contender copies
 
@@ -130,7 +136,13 @@ def classic(corpus: Path, seconds: float) -> dict[str, Any]:
 
 
 def ours(
-    base: Path, work: Path, name: str, seconds: float, model: dict[str, Any] | None = None, **train: Any
+    base: Path,
+    work: Path,
+    name: str,
+    seconds: float,
+    model: dict[str, Any] | None = None,
+    label: str = "textgen default",
+    **train: Any,
 ) -> tuple[dict[str, Any], Path]:
     run = work / name
     shutil.rmtree(run, ignore_errors=True)
@@ -146,14 +158,27 @@ def ours(
     rate = result.tokens / max(result.train_seconds, 1e-9)
     log(f"{name}: best val_bpb {result.best_val_bpb:.4f} after {result.steps} steps ({rate:,.0f} tokens/s)")
     return {
-        "name": "textgen default",
+        "name": label,
         "val_bpb": result.best_val_bpb,
+        "halves": static_halves(run),
         "steps": result.steps,
         "tokens_per_s": rate,
         "validations": result.validations,
         "config": {**options.flatten(cfg.model), **options.flatten(cfg.train)},
         "load": LOADS[-1],
     }, run
+
+
+def static_halves(run: Path) -> list[float]:
+    """val_bpb of each half of the split for the run's best checkpoint (read as one stream, n-gram mixed in)."""
+    from textgen.lm.checkpoint import load_generator
+    from textgen.lm.dynamic import stream_pass
+    from textgen.lm.evaluate import corpus_stats
+
+    model, _, vocab = load_generator(run, device="cpu")
+    ids = np.asarray(io.read_npy(run / "val_ids.npy"))
+    logp, _ = stream_pass(model, ids, vocab.eos_id, torch.device("cpu"))
+    return halves(-logp.numpy(), int(corpus_stats(run)["val_bytes"]))
 
 
 def adapted(run: Path, device: str) -> dict[str, Any]:
@@ -184,15 +209,19 @@ def adapted(run: Path, device: str) -> dict[str, Any]:
 
 
 def distinct(run: Path, samples: int = 16, length: int = 200) -> dict[str, Any]:
-    """distinct-1/2 (unique n-grams / n-grams, over all samples) and repeated-word share, with and without --cache."""
+    """distinct-1/2 (unique n-grams / n-grams, over all samples) and the mean log p of the sampled tokens (under
+    the distribution sampled), for the network alone, with --cache and with --ngram."""
     import textgen
     from textgen.lm.adapt_settings import CacheSettings
 
     gen = textgen.load(run, device="cpu")
     out: dict[str, Any] = {}
-    for label, cache in (("no cache", None), ("--cache", CacheSettings(cache=True))):
+    rows = (("network alone", None, False), ("--cache", CacheSettings(cache=True), False), ("--ngram", None, True))
+    for label, cache, ngram in rows:
         t0 = time.perf_counter()
-        res = gen.generate("jerry", length=length, seed=0, num_samples=samples, temperature=0.8, cache=cache)
+        res = gen.generate(
+            "jerry", length=length, seed=0, num_samples=samples, temperature=0.8, cache=cache, ngram=ngram
+        )
         seconds = time.perf_counter() - t0
         words = [s.tokens for s in res.samples]
         row = {"tokens_per_s": sum(len(w) for w in words) / seconds}
@@ -202,6 +231,11 @@ def distinct(run: Path, samples: int = 16, length: int = 200) -> dict[str, Any]:
         row["mean_logp"] = float(np.mean([np.log(max(p, 1e-12)) for s in res.samples for p in s.probs]))
         out[label] = row
     return out
+
+
+def _recipe_flags(recipe: dict[str, Any]) -> str:
+    return " ".join(f"--{k.replace('_', '-')} {recipe['config'][k]:g}" if isinstance(recipe["config"][k], float)
+                    else f"--{k.replace('_', '-')} {recipe['config'][k]}" for k in BUDGET_RECIPE)  # fmt: skip
 
 
 def first_reaching(validations: list[dict[str, Any]], level: float) -> float | None:
@@ -248,15 +282,23 @@ def render(res: dict[str, Any]) -> str:
         lines.append(
             f"| {r['name']} | {r['steps']:,} | {r['val_bpb']:.3f} | {h[0]:.3f} | {h[1]:.3f} | | | | {fmt(ttq, '.1f')} |"
         )
-    static = res["adapted"]["cache"]
-    sh = [x["val_bpb"] for x in static["halves"]]
     own = first_reaching(res["dense"]["validations"], mine["val_bpb"]) or first_reaching(
         mine["validations"], mine["val_bpb"]
     )
+    sh = mine.get("halves") or [x["val_bpb"] for x in res["adapted"]["cache"]["halves"]]
     lines.append(
         f"| **textgen default** | {mine['steps']:,} | **{mine['val_bpb']:.3f}** | {sh[0]:.3f} | {sh[1]:.3f} | | | | "
         f"{fmt(own, '.1f')} |"
     )
+    recipe = res.get("recipe")
+    base = "textgen default"
+    if recipe is not None:
+        base = "budget recipe"
+        rh = recipe["halves"]
+        lines.append(
+            f"| **{recipe['name']}** (`{_recipe_flags(recipe)}`) | {recipe['steps']:,} | **{recipe['val_bpb']:.3f}** "
+            f"| {rh[0]:.3f} | {rh[1]:.3f} | | | | |"
+        )
     for label, a in res["adapted"].items():
         ah = [x["val_bpb_adapted"] for x in a["halves"]]
         shown = ", ".join(
@@ -265,13 +307,18 @@ def render(res: dict[str, Any]) -> str:
             if isinstance(v, float)
         )
         lines.append(
-            f"| textgen + {label} ({shown}) | | | | | **{a['val_bpb_adapted']:.3f}** | {ah[0]:.3f} | {ah[1]:.3f} | |"
+            f"| {base} + {label} ({shown}) | | | | | **{a['val_bpb_adapted']:.3f}** | {ah[0]:.3f} | {ah[1]:.3f} | |"
         )
     lines += [
         "",
         f"- textgen default: {mine['tokens_per_s']:,.0f} tokens/s; validated every {res['dense_every']} steps for "
-        f"the time-to-quality column ({res['dense_seconds']:.0f}-s run, best {res['dense']['val_bpb']:.3f}).",
+        f"the time-to-quality column ({res['dense_seconds']:.0f}-s run, best {res['dense']['val_bpb']:.3f}). "
+        "Its val_bpb is the model's distribution: the network mixed with its Kneser-Ney "
+        f"{mine['config'].get('ngram_order', 0)}-gram of the training ids (`textgen.lm.ngram`; the network "
+        'alone is the ablation row "no n-gram").',
     ]
+    if recipe is not None:
+        lines.append(f"- {recipe['name']}: {recipe['tokens_per_s']:,.0f} tokens/s; the adapted rows start from it.")
     for key in ("small", "large"):
         r = res[key]
         if r is not None:
@@ -292,7 +339,7 @@ def render(res: dict[str, Any]) -> str:
     if res.get("ablation"):
         lines += [
             "",
-            f"AWD-LSTM options on our default model, {s:.0f} s each, same invocation (best val_bpb, whole split):",
+            f"Options on our default model, {s:.0f} s each, same invocation (best val_bpb, whole split):",
             "",
             "| textgen default plus | steps | tokens/s | val_bpb | vs default |",
             "| --- | ---: | ---: | ---: | ---: |",
@@ -307,8 +354,9 @@ def render(res: dict[str, Any]) -> str:
     lines += [
         "",
         f"`generate --cache` (defaults theta {CACHE_THETA:g}, lambda {CACHE_LAMBDA:g}): held-out likelihood "
-        f"{res['adapted'][GENERATE_CACHE]['val_bpb_adapted']:.3f} vs {mine['val_bpb']:.3f} static; "
-        "16 samples x 200 tokens primed with `jerry`, temperature 0.8, top-p 0.9:",
+        f"{res['adapted'][GENERATE_CACHE]['val_bpb_adapted']:.3f} vs {(recipe or mine)['val_bpb']:.3f} static; "
+        "the default's checkpoint, 16 samples x 200 tokens primed with `jerry`, temperature 0.8, top-p 0.9 "
+        "(`--ngram` samples the distribution val_bpb scores; without it, the network alone):",
         "",
         "| decoding | distinct-1 | distinct-2 | mean log p of the sampled tokens | tokens/s (16 streams) |",
         "| --- | ---: | ---: | ---: | ---: |",
@@ -357,7 +405,7 @@ def main() -> None:
     base = args.work / "base"
     peers = set(args.peers.split(","))
     res: dict[str, Any] = {
-        "command": "python " + " ".join(sys.argv),
+        "command": "python " + shlex.join(sys.argv),
         "seconds": args.seconds,
         "dense_seconds": args.dense_seconds,
         "dense_every": args.dense_every,
@@ -375,13 +423,14 @@ def main() -> None:
     res["large"] = transformer(base, "large", args.seconds, val_bytes) if "large" in peers else None
     res["classic"] = classic(args.corpus, args.seconds)
     res["ours"], run = ours(base, args.work, "ours", args.seconds)
+    res["recipe"], recipe_run = ours(base, args.work, "recipe", args.seconds, label=RECIPE, **BUDGET_RECIPE)
     res["dense"], _ = ours(base, args.work, "dense", args.dense_seconds, eval_every=args.dense_every, patience=1000)
     res["ablation"] = {}
     for label in filter(None, args.ablation.split(",")):
         variant = ABLATION[label]
         name = "awd-" + "".join(c if c.isalnum() else "-" for c in label)
         res["ablation"][label], _ = ours(base, args.work, name, args.seconds, variant["model"], **variant["train"])
-    res["adapted"] = adapted(run, args.device)
+    res["adapted"] = adapted(recipe_run, args.device)  # the better static model of the two
     res["distinct"] = distinct(run)
     log("done")
     res["load"] = f"{min(LOADS):.1f}-{max(LOADS):.1f}"
