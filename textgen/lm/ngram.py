@@ -128,7 +128,8 @@ class Ngram:
             bad = len(k) != len(counts[n]) or (len(k) > 1 and bool(np.any(np.diff(k) <= 0)))
             bad = bad or (len(k) > 0 and (int(k[0]) < 0 or int(k[-1]) // vocab_size >= size_below))
             if bad:
-                raise ArtifactError(fix.format(f"order {n + 1} keys are not sorted ids of the order below"))
+                what = f"order {n + 1} keys are not sorted ids of the order below, one per count"
+                raise ArtifactError(fix.format(what))
         if any(bool(np.any(c < 0)) for c in counts):
             raise ArtifactError(fix.format("negative counts"))
         return cls(vocab_size, bos, keys, counts)
