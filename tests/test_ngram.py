@@ -209,8 +209,7 @@ def test_generate_ngram_records_the_mixture_val_bpb_scores() -> None:
         logp = gen.model.log_probs(hidden)[0]
     targets = torch.tensor(ids[1:])
     network = logp[:-1].gather(1, targets.unsqueeze(1)).squeeze(1).double()
-    ctx = contexts_before(ids, np.arange(1, len(ids)), 3, gen.vocab.eos_id)
-    want = gen.model.mix_ngram(network, ctx, ids[1:])[len(prime) - 1 :].exp()
+    want = gen.model.mix_ngram(network, ids, np.arange(1, len(ids)))[len(prime) - 1 :].exp()
     torch.testing.assert_close(torch.tensor(out.samples[0].probs, dtype=torch.float64), want, atol=1e-5, rtol=1e-4)
     alone = gen.generate("maya: the the", length=30, seed=2, precision="fp32")
     assert "ngram" not in alone.settings and alone.samples[0].probs != out.samples[0].probs

@@ -17,11 +17,9 @@ holds every rule and says which fast path each setting allows). Three heads, cho
 
 from __future__ import annotations
 
-import math
 from typing import Any, Protocol
 
 import numpy as np
-import torch
 from torch import Tensor
 
 from textgen.decode import output
@@ -32,6 +30,7 @@ from textgen.decode.sampling import Sampler
 from textgen.lm.adapt_settings import CacheSettings
 from textgen.lm.cache import StreamCache
 from textgen.lm.ngram import Ngram, contexts_before
+from textgen.lm.ngram import mix as mix_ngram
 
 
 class Head(Protocol):
@@ -108,8 +107,7 @@ class MixedHead:
         h = hidden[:, -1]
         logp = self._log_probs(h)
         if self.ngram is not None and self.history is not None:
-            ngram = torch.from_numpy(self.ngram.next_log_probs(self.history)).to(logp.device, torch.float32)
-            logp = torch.logaddexp(logp + math.log1p(-self.weight), ngram + math.log(self.weight))
+            logp = mix_ngram(logp, self.ngram.next_log_probs(self.history), self.weight)
         if self.cache is not None:
             logp = self.cache.log_mix(logp, h)
         self.log_probs = logp

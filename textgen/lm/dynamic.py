@@ -25,8 +25,6 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from textgen.lm.ngram import contexts_before
-
 MS_DECAY = 0.99  # the running mean square of the gradients: about the last 100 segments
 
 
@@ -93,7 +91,7 @@ def stream_pass(
                 for a in range(0, n, step):
                     x, y = x_all[:, a : a + step].to(device), y_all[:, a : a + step].to(device)
                     hidden, state = model(x, state)
-                    logps.append(_with_ngram(model, -model.token_nll(hidden, y).double(), ids, a, bos))
+                    logps.append(_with_ngram(model, -model.token_nll(hidden, y).double(), ids, a))
                     hiddens.append(hidden[0].float())
                     if progress is not None:
                         progress(min(n, a + step), n)
@@ -106,7 +104,7 @@ def stream_pass(
                     state = tuple(s.detach() for s in state)
                     hidden, state = model(x, state)
                     nll = model.token_nll(hidden, y)
-                    logps.append(_with_ngram(model, -nll.detach().double(), ids, a, bos))  # scored before the step
+                    logps.append(_with_ngram(model, -nll.detach().double(), ids, a))  # scored before the step
                     hiddens.append(hidden[0].detach().float())
                     _update(params, trained, mean_square, nll.mean(), dynamic)
                     if progress is not None:
@@ -116,13 +114,11 @@ def stream_pass(
     return torch.cat(logps), torch.cat(hiddens)
 
 
-def _with_ngram(model: nn.Module, logp: Tensor, ids: np.ndarray, start: int, bos: int) -> Tensor:
+def _with_ngram(model: nn.Module, logp: Tensor, ids: np.ndarray, start: int) -> Tensor:
     """The network's log-probabilities of ``ids[start : start + len(logp)]`` mixed with the model's n-gram, if any."""
-    ngram = getattr(model, "ngram", None)
-    if ngram is None:
+    if getattr(model, "ngram", None) is None:
         return logp
-    pos = np.arange(start, start + logp.shape[0])
-    return model.mix_ngram(logp, contexts_before(ids, pos, ngram.order - 1, bos), np.asarray(ids[pos], np.int64))
+    return model.mix_ngram(logp, ids, np.arange(start, start + logp.shape[0]))
 
 
 def adapted_parameters(model: nn.Module) -> list[nn.Parameter]:

@@ -21,7 +21,6 @@ from textgen import io
 from textgen.errors import ArtifactError
 from textgen.lm.collectives import LOCAL, DistContext
 from textgen.lm.data import EvalRows
-from textgen.lm.ngram import contexts_before
 from textgen.rundir import RunDir
 
 
@@ -46,7 +45,7 @@ def bits_per_byte(nll_nats: float, n_bytes: int) -> float:
 
 
 @torch.no_grad()
-def score(
+def score_sums(
     model: Any,
     ids: np.ndarray,
     bos: int,
@@ -56,16 +55,15 @@ def score(
     device: torch.device | str = "cpu",
     autocast: bool = False,
     dist: DistContext = LOCAL,
-    with_ngram: bool = True,
-) -> tuple[float, int]:
-    """Summed NLL (nats) and token count over ``ids``, all-reduced across processes; the model's n-gram
-    (:mod:`textgen.lm.ngram`) is mixed in unless ``with_ngram`` is False (the network alone)."""
-    ngram = getattr(model, "ngram", None) if with_ngram else None
+) -> tuple[float, int, float]:
+    """Summed NLL (nats) of the model, token count, and summed NLL of the network alone, all-reduced across
+    processes; the first and last differ where the model mixes in an n-gram (:mod:`textgen.lm.ngram`)."""
+    has_ngram = getattr(model, "ngram", None) is not None
     was_training = model.training
     model.eval()
     rows = EvalRows.of(ids, streams, bos, dist.rank, dist.world_size)
     dev = torch.device(device)
-    total = torch.zeros(2, dtype=torch.float64, device=dev)
+    total = torch.zeros(3, dtype=torch.float64, device=dev)
     if rows.shape[0] > 0:
         state = model.init_state(rows.shape[0], dev)
         amp = torch.autocast(dev.type, dtype=torch.bfloat16) if autocast else contextlib.nullcontext()
@@ -76,16 +74,21 @@ def score(
             with amp:
                 hidden, state = model(x, state)
             keep = y >= 0  # the last row is padded
-            nll = model.token_nll(hidden.float()[keep], y[keep])
-            if ngram is not None:
-                real = targets.numpy() >= 0
-                ctx = contexts_before(ids, rows.positions(i, i + bptt)[real], ngram.order - 1, bos)
-                nll = -model.mix_ngram(-nll.double(), ctx, targets.numpy()[real])
-            total[0] += nll.double().sum()
+            nll = model.token_nll(hidden.float()[keep], y[keep]).double()
+            total[2] += nll.sum()
+            if has_ngram:
+                nll = -model.mix_ngram(-nll, ids, rows.positions(i, i + bptt)[targets.numpy() >= 0])
+            total[0] += nll.sum()
             total[1] += nll.numel()
     dist.all_reduce_sum(total)
     model.train(was_training)
-    return float(total[0]), int(total[1])
+    return float(total[0]), int(total[1]), float(total[2])
+
+
+def score(model: Any, ids: np.ndarray, bos: int, **kw: Any) -> tuple[float, int]:
+    """Summed NLL (nats) of the model and token count over ``ids`` (:func:`score_sums`' keywords)."""
+    nll, n, _ = score_sums(model, ids, bos, **kw)
+    return nll, n
 
 
 def result_from_sums(nll: float, tokens: int, n_bytes: int, oov: float | None = None) -> EvalResult:
@@ -148,9 +151,8 @@ def static_result(
     streams: int = 16,
 ) -> EvalResult:
     """``val_bpb`` of the model; with an n-gram in it, also of the network alone (``val_bpb_neural``)."""
-    nll, n = score(model, ids, bos, streams=streams, device=device)
+    nll, n, alone = score_sums(model, ids, bos, streams=streams, device=device)
     result = result_from_sums(nll, n, val_bytes, oov)
     if getattr(model, "ngram", None) is not None:
-        alone, _ = score(model, ids, bos, streams=streams, device=device, with_ngram=False)
         result.val_bpb_neural = bits_per_byte(alone, val_bytes)
     return result

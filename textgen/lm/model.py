@@ -189,12 +189,12 @@ class _Generator(nn.Module):
             return full_nll(flat, tgt, w, bias)
         return self.adaptive.nll(flat, tgt, w, bias)
 
-    def mix_ngram(self, logp: Tensor, contexts: np.ndarray, targets: np.ndarray) -> Tensor:
-        """``logp`` (the network's log-probabilities of ``targets``) mixed with the n-gram's, when the model
-        has one; ``contexts [N, ngram_order - 1]`` are the ids before each target (oldest first)."""
+    def mix_ngram(self, logp: Tensor, ids: np.ndarray, positions: np.ndarray) -> Tensor:
+        """``logp`` (the network's log-probabilities of ``ids[positions]``, each from the ids before it in the
+        stream ``ids``) mixed with the n-gram's, when the model has one."""
         if self.ngram is None:
             return logp
-        return mix_ngram(logp, self.ngram.log_prob(contexts, targets), self.cfg.ngram_weight)
+        return mix_ngram(logp, self.ngram.log_prob_at(ids, positions), self.cfg.ngram_weight)
 
     def loss(self, hidden: Tensor, targets: Tensor) -> Tensor:
         """Mean NLL in nats per token."""

@@ -46,7 +46,6 @@ class Ngram:
         total = max(float(c1.sum()), 1.0)
         floor = d1 * float((c1 > 0).sum()) / total / vocab_size if c1.sum() > 0 else 1.0 / vocab_size
         self.unigram = np.maximum(c1 - d1, 0.0) / total + floor  # p_1: sums to 1 over the vocabulary
-        # per order n >= 2: the distinct prefixes, their count totals and numbers of followers
         # per order n >= 2: the distinct prefixes, where their entries start, how many entries, how many
         # followers with a positive count (the ``N1+(ctx .)`` of the formula) and their count totals
         self.prefixes: list[tuple[np.ndarray, ...]] = [(np.empty(0),) * 5]
@@ -176,6 +175,11 @@ class Ngram:
             safe = np.where(seen, totals, 1.0)
             p = np.where(seen, (np.maximum(count - d, 0.0) + d * types * p) / safe, p)
         return np.log(p)
+
+    def log_prob_at(self, ids: np.ndarray, positions: np.ndarray) -> np.ndarray:
+        """``log p(ids[t] | the ids before t)`` [N] for each position ``t`` of the stream ``ids``."""
+        pos = np.asarray(positions, np.int64)
+        return self.log_prob(contexts_before(ids, pos, self.order - 1, self.bos), np.asarray(ids[pos], np.int64))
 
     def next_log_probs(self, contexts: np.ndarray) -> np.ndarray:
         """``[B, V]`` log-probabilities of the next word after each row of ``contexts [B, order-1]``."""
