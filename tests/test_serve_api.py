@@ -75,6 +75,7 @@ def test_runs_describe_each_served_run(client: TestClient, run_dir: Path) -> Non
         {"length": 40, "seed": 7, "temperature": 0.8},
         {"length": 30, "seed": 3, "num_samples": 2, "top_k": 5, "top_p": 1.0, "explain": True},
         {"length": 60, "seed": 1, "max_turns": 2, "repetition_penalty": 1.3, "greedy": False},
+        {"length": 30, "seed": 2, "ngram": True},  # the generate step's own option, derived into the API
     ],
 )
 def test_generate_is_the_cli_json_byte_for_byte(client: TestClient, run_dir: Path, settings: dict[str, Any]) -> None:
