@@ -39,7 +39,7 @@ from peer_transformer import token_nll as transformer_nll  # noqa: E402
 from peer_transformer import train_peer as train_transformer  # noqa: E402
 
 from textgen import io, options  # noqa: E402
-from textgen.lm.adapt import evaluate_model  # noqa: E402
+from textgen.lm.adapt import evaluate_adapted  # noqa: E402
 from textgen.lm.adapt_settings import CACHE_LAMBDA, CACHE_THETA, EvaluateConfig  # noqa: E402
 from textgen.lm.config import GeneratorConfig, ModelConfig, TrainConfig  # noqa: E402
 from textgen.lm.train import train_generator  # noqa: E402
@@ -183,17 +183,11 @@ def static_halves(run: Path) -> list[float]:
 
 def adapted(run: Path, device: str) -> dict[str, Any]:
     """textgen evaluate with each adaptation (tuned on the first half), and generate's cache defaults."""
-    from textgen.lm.checkpoint import load_generator
-    from textgen.lm.evaluate import corpus_stats
-
-    model, _, vocab = load_generator(run, device=device)
-    ids = np.asarray(io.read_npy(run / "val_ids.npy"))
-    val_bytes = int(corpus_stats(run)["val_bytes"])
     out: dict[str, Any] = {}
     for label, values in ADAPTED.items():
         t0 = time.perf_counter()
         cfg = options.validated(options.build(EvaluateConfig, {**values, "device": device}))
-        res = evaluate_model(model, ids, vocab.eos_id, val_bytes, cfg, torch.device(device))
+        res = evaluate_adapted(run, cfg)  # what `textgen evaluate` runs
         log(f"adapted ({label}): {res.val_bpb_adapted:.4f} (static {res.static.val_bpb:.4f}) {res.settings}")
         out[label] = {
             "val_bpb_adapted": res.val_bpb_adapted,

@@ -24,13 +24,16 @@ import torch
 from textgen.errors import ArtifactError
 from textgen.lm.adapt_settings import EvaluateConfig
 from textgen.lm.cache import cache_log_probs, mix
-from textgen.lm.dynamic import DynamicStep, stream_pass
+from textgen.lm.dynamic import DynamicStep, stream_pass, training_mean_square
 from textgen.lm.evaluate import EvalResult, bits_per_byte, load_scoring, static_result
+from textgen.rundir import RunDir
 
 # tuning grids (first half of the validation split); each grid's best value is then refined once
 THETAS = (2.0, 4.0, 8.0, 16.0, 32.0, 64.0)  # theta x cosine similarity
 LAMBDAS = (0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5)
-LRS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2)  # RMS-normalised steps (textgen.lm.dynamic); searched from 1e-3
+LRS = (1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2)  # RMS-normalised steps (textgen.lm.dynamic)
+LR_START = 5e-4  # where the search starts: the best lr of the measured runs (bench/BENCHMARKS.md)
+MeanSquare = tuple[torch.Tensor, ...] | None  # the training text's mean square of the gradients (dynamic)
 
 Progress = Callable[[str], None]
 
@@ -62,13 +65,13 @@ class AdaptedResult:
 
 
 def adapted_log_probs(
-    model: Any, ids: np.ndarray, bos: int, config: EvaluateConfig, device: torch.device
+    model: Any, ids: np.ndarray, bos: int, config: EvaluateConfig, device: torch.device, mean_square: MeanSquare = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(adapted, static)`` log-probabilities ``[n]`` (float64) of every token of ``ids`` read as one
     stream, with ``config``'s settings (all set: see :func:`tune`); static is the model alone on the
     same stream (with dynamic evaluation: the adapted model without the cache)."""
     cache, dyn = config.neural_cache, config.dynamic_eval
-    step = _dynamic_step(config, dyn.dynamic_lr) if dyn.dynamic else None
+    step = _dynamic_step(config, dyn.dynamic_lr, mean_square) if dyn.dynamic else None
     model_logp, hidden = stream_pass(model, ids, bos, device, step)
     static = model_logp if step is None else stream_pass(model, ids, bos, device)[0]
     if not cache.cache:
@@ -79,10 +82,10 @@ def adapted_log_probs(
     return mix(model_logp, cache_logp[0], has, cache.cache_lambda), static
 
 
-def _dynamic_step(config: EvaluateConfig, lr: float | None) -> DynamicStep:
+def _dynamic_step(config: EvaluateConfig, lr: float | None, mean_square: MeanSquare) -> DynamicStep:
     dyn = config.dynamic_eval
     assert lr is not None
-    return DynamicStep(lr=lr, segment=dyn.dynamic_segment, decay=dyn.dynamic_decay)
+    return DynamicStep(lr=lr, segment=dyn.dynamic_segment, decay=dyn.dynamic_decay, mean_square=mean_square)
 
 
 def _refine(grid: Sequence[float], best: float, lo: float = 0.0, hi: float = math.inf) -> list[float]:
@@ -97,7 +100,13 @@ def _refine(grid: Sequence[float], best: float, lo: float = 0.0, hi: float = mat
 
 
 def tune(
-    model: Any, ids: np.ndarray, bos: int, config: EvaluateConfig, device: torch.device, log: Progress | None = None
+    model: Any,
+    ids: np.ndarray,
+    bos: int,
+    config: EvaluateConfig,
+    device: torch.device,
+    log: Progress | None = None,
+    mean_square: MeanSquare = None,
 ) -> tuple[EvaluateConfig, list[dict[str, Any]], list[str]]:
     """Fill every unset setting with the value that scores ``ids`` best (the first half of the split).
 
@@ -118,7 +127,7 @@ def tune(
     ]
 
     def run_lr(lr: float | None) -> dict[str, Any]:
-        step = _dynamic_step(config, lr) if dyn.dynamic else None
+        step = _dynamic_step(config, lr, mean_square) if dyn.dynamic else None
         model_logp, hidden = stream_pass(model, ids, bos, device, step)
         best = {"dynamic_lr": lr, "nll": float(-model_logp.mean())}
         if cache.cache:
@@ -129,7 +138,7 @@ def tune(
         return best
 
     if dyn.dynamic and dyn.dynamic_lr is None:
-        best = _search(LRS, LRS.index(1e-3), run_lr)
+        best = _search(LRS, LRS.index(LR_START), run_lr)
     else:
         best = run_lr(dyn.dynamic_lr)
     settled = replace(
@@ -230,8 +239,12 @@ def evaluate_model(
     device: torch.device,
     oov: float | None = None,
     log: Progress | None = None,
+    train_ids: np.ndarray | None = None,
 ) -> AdaptedResult:
-    """Static ``val_bpb`` and, when ``config`` asks, the adapted one tuned on the first half (both halves reported)."""
+    """Static ``val_bpb`` and, when ``config`` asks, the adapted one tuned on the first half (both halves reported).
+
+    With dynamic evaluation, ``train_ids`` (the run's training split) give the gradients' mean square
+    (:func:`textgen.lm.dynamic.training_mean_square`); without them it is estimated on the stream."""
     t0 = time.perf_counter()
     static = static_result(model, ids, bos, val_bytes, oov, device)
     if not config.adapted:
@@ -239,8 +252,12 @@ def evaluate_model(
     first = ids[: len(ids) // 2]
     if len(first) < 2:
         raise ArtifactError("the validation split is too short to tune on its first half; use a larger split")
-    settled, tried, tuned = tune(model, first, bos, config, device, log)
-    adapted, static_stream = adapted_log_probs(model, ids, bos, settled, device)
+    dyn = config.dynamic_eval
+    mean_square = None
+    if dyn.dynamic and train_ids is not None:
+        mean_square = training_mean_square(model, train_ids, bos, dyn.dynamic_segment, device)
+    settled, tried, tuned = tune(model, first, bos, config, device, log, mean_square)
+    adapted, static_stream = adapted_log_probs(model, ids, bos, settled, device, mean_square)
     return AdaptedResult(
         static=static,
         val_bpb_adapted=bits_per_byte(float(-adapted.sum()), val_bytes),
@@ -259,4 +276,11 @@ def evaluate_adapted(
     """``textgen evaluate``: the run's best checkpoint on its validation split, static and adapted."""
     config = config or EvaluateConfig()
     run = load_scoring(run_dir, config.device)
-    return evaluate_model(run.model, run.ids, run.vocab.eos_id, run.val_bytes, config, run.device, run.oov_rate, log)
+    train_ids = None
+    if config.dynamic_eval.dynamic:  # its steps are scaled by the training text's gradients
+        rd = RunDir.of(run_dir)
+        rd.require("train_ids.npy")
+        train_ids = run.vocab.read_ids(rd / "train_ids.npy")
+    return evaluate_model(
+        run.model, run.ids, run.vocab.eos_id, run.val_bytes, config, run.device, run.oov_rate, log, train_ids
+    )
