@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import trained_run
+from test_adapt import settings
 from typer.testing import CliRunner
 
 from textgen import io
@@ -19,7 +20,6 @@ from textgen.cli import app
 from textgen.lm.adapt import adapted_log_probs
 from textgen.lm.checkpoint import load_generator
 from textgen.lm.dynamic import DynamicStep, adapted_parameters, stream_pass, stream_rows, training_mean_square
-from test_adapt import settings
 
 runner = CliRunner()
 CPU = torch.device("cpu")

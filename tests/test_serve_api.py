@@ -60,6 +60,7 @@ def test_runs_describe_each_served_run(client: TestClient, run_dir: Path) -> Non
     assert run["val_bpb"] == pytest.approx(card["metrics"]["val_bpb"])
     assert run["vocab_size"] == len(vocab["itos"])
     assert run["embeddings"] is True and run["attention"] is False and run["turns"] is True
+    assert run["ngram"] is True  # the fixture generator was trained with its n-gram (the default)
     counts = [s["count"] for s in run["speakers"]]
     assert counts == sorted(counts, reverse=True) and len(counts) > 3
     speaker_counts = {t: c for t, c in zip(vocab["itos"], vocab["counts"], strict=True) if t.endswith(":")}

@@ -171,3 +171,23 @@ def test_a_phone_width_window_reads_without_sideways_scrolling(browser: Any, url
         assert (tmp_path / "phone.png").stat().st_size > 0
     finally:
         browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
+def test_the_cache_and_ngram_boxes_send_generates_options(browser: Any, url: str) -> None:
+    open_page(browser, url, "lstm")
+    boxes = [browser.find_element(By.ID, name) for name in ("cache", "ngram")]
+    assert all(b.is_enabled() and not b.is_selected() for b in boxes)  # off by default, as in `textgen generate`
+    for box in boxes:
+        box.click()
+    generate_with_enter(browser, length="40", seed="3", prime="theo")
+    assert not browser.find_element(By.ID, "error").is_displayed()
+    request = {"run": "lstm", "prime": "theo", "length": 40, "seed": 3}
+    plain, mixed = (
+        httpx.post(f"{url}/api/generate", json={**request, "cache": on, "ngram": on}, timeout=60).json()["samples"][0]
+        for on in (False, True)
+    )
+    assert plain["probs"] != mixed["probs"]
+    drawn = browser.find_elements(By.CSS_SELECTOR, ".tok:not(.prime)")
+    assert len(drawn) == len(mixed["tokens"])
+    shown = " ".join(p.text for p in browser.find_elements(By.CSS_SELECTOR, ".script p.turn"))
+    assert shown.replace("¶", "").replace("↵", "").split() == mixed["text"].replace("\n", " ").split()

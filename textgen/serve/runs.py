@@ -83,6 +83,7 @@ class ServedRun:
             "attention": self.arch == "attention",
             "embeddings": self.index is not None,
             "turns": symbols.TURN in self.vocab,
+            "ngram": getattr(self.generator.model, "ngram", None) is not None,
         }
 
 

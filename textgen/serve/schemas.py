@@ -93,6 +93,7 @@ class RunInfo(BaseModel):
     attention: bool = Field(description="Attention weights are streamed with each token.")
     embeddings: bool = Field(description="GET /api/similar works for this run.")
     turns: bool = Field(description="max_turns works (the vocabulary has turn breaks).")
+    ngram: bool = Field(description="ngram works (the generator was trained with an n-gram).")
 
 
 class RunsOut(BaseModel):

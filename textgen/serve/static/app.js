@@ -3,6 +3,7 @@
 
 const $ = (id) => document.getElementById(id);
 const KNOBS = ["temperature", "top_k", "top_p", "repetition_penalty", "length", "max_turns", "seed", "num_samples"];
+const FLAGS = ["cache", "ngram"]; // checkboxes: sent as true/false unless disabled
 // a blank box is not sent: the server's default (no turn limit, a random seed, ...)
 const STOPS = { length: "reached the length limit", turns: "reached the turn limit", eos: "the model ended the text" };
 
@@ -29,6 +30,7 @@ async function loadRuns() {
     const value = data.defaults[name];
     $(name).value = value === null || value === undefined ? "" : value;
   }
+  for (const name of FLAGS) $(name).checked = Boolean(data.defaults[name]);
   $("length").max = data.limits.max_length;
   $("num_samples").max = data.limits.max_samples;
   selectRun(data.runs[0].name);
@@ -43,6 +45,10 @@ function selectRun(name) {
   const speaker = $("speaker");
   speaker.replaceChildren(...run.speakers.map((s) => new Option(s.name, s.prime)));
   $("max_turns").disabled = !run.turns;
+  $("ngram").disabled = !run.ngram;
+  $("ngram").closest("label").title = run.ngram
+    ? "mix in the n-gram trained with the generator (the distribution val_bpb scores)"
+    : "this run's generator has no n-gram (trained with --ngram-order 0)";
   document.querySelector(".side").classList.toggle("off", !run.embeddings);
 }
 
@@ -53,6 +59,7 @@ function request() {
     const raw = $(name).value.trim();
     if (raw !== "" && !$(name).disabled) body[name] = Number(raw);
   }
+  for (const name of FLAGS) if (!$(name).disabled) body[name] = $(name).checked;
   return body;
 }
 
