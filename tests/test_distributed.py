@@ -10,6 +10,7 @@ relative) on losses after 20 optimizer steps and 1e-4 absolute on weights.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -51,7 +52,19 @@ def _torchrun(args: list[str], cwd: Path, timeout: float = 120) -> subprocess.Co
 
 def _env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
-    return {**env, "OMP_NUM_THREADS": "1", "COLUMNS": "200"}
+    return {**env, "OMP_NUM_THREADS": "1", "COLUMNS": "200", "PYTHONFAULTHANDLER": "1"}
+
+
+def _dump_and_kill(proc: subprocess.Popen[str]) -> None:
+    """A hung torchrun: SIGABRT its workers (PYTHONFAULTHANDLER prints where each thread was), then kill it."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()  # after "pid (name)": state, ppid, ...
+            if int(fields[1]) == proc.pid:
+                os.kill(int(stat.parent.name), signal.SIGABRT)
+    time.sleep(2)
+    proc.kill()
+    proc.wait()
 
 
 def _records(run_dir: Path, kind: str) -> dict[int, dict[str, Any]]:
@@ -110,13 +123,25 @@ def test_resume_across_process_counts_and_ctrl_c(pair: dict[str, Any]) -> None:
     epoch_end = 20 + num_chunks(n // 16, 16) - 20 * 8 // 16
     args = ["--run-dir", str(one_to_two), "--resume", "--device", "cpu", "--max-steps", "100000", "--epochs", "10"]
     cmd = torchrun_command(2, ["textgen", "train-generator", *args])
-    proc = subprocess.Popen(cmd, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
-    metrics, deadline = one_to_two / "metrics.jsonl", time.monotonic() + 90
-    while f'"step": {epoch_end},' not in metrics.read_text() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    proc.send_signal(signal.SIGINT)  # what the terminal sends torchrun; torchrun forwards it to the ranks
-    out, err = proc.communicate(timeout=90)
-    assert out.count("stopped (interrupted)") == 1 and err.count("interrupted: checkpoint saved") == 1, err[-2000:]
+    out_path, err_path = root / "ctrl_c.out", root / "ctrl_c.err"
+    # files, not pipes: a pipe nobody reads until the end can fill and block a rank
+    with open(out_path, "w") as out_file, open(err_path, "w") as err_file:
+        proc = subprocess.Popen(cmd, cwd=root, stdout=out_file, stderr=err_file, text=True, env=_env())
+        metrics, deadline = one_to_two / "metrics.jsonl", time.monotonic() + 180
+        while f'"step": {epoch_end},' not in metrics.read_text() and time.monotonic() < deadline:
+            assert proc.poll() is None, err_path.read_text()[:3000]
+            time.sleep(0.1)
+        reached = f'"step": {epoch_end},' in metrics.read_text()
+        proc.send_signal(signal.SIGINT)  # what the terminal sends torchrun; torchrun forwards it to the ranks
+        try:
+            proc.wait(timeout=150)  # seconds here; SHUTDOWN_TIMEOUT_S lets a slow machine finish saving
+        except subprocess.TimeoutExpired:
+            _dump_and_kill(proc)
+    out, err = out_path.read_text(), err_path.read_text()
+    report = err if len(err) < 5000 else f"{err[:2000]}\n...\n{err[-3000:]}"  # the ranks' lines, a hang's dump
+    assert reached, f"no step {epoch_end} in 180 s: {report}"
+    stopped = out.count("stopped (interrupted)") == 1 and err.count("interrupted: checkpoint saved") == 1
+    assert stopped, f"stdout: {out[-1000:]}\nstderr: {report}"
     val = _records(one_to_two, "val")
     last = max(val)
     assert sorted(val)[:3] == [10, 20, epoch_end] and val[epoch_end]["epoch"] == 1  # logged after the epoch

@@ -21,12 +21,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from textgen import io
 from textgen.errors import ArtifactError
 from textgen.lm.adapt_settings import EvaluateConfig
 from textgen.lm.cache import cache_log_probs, mix
-from textgen.lm.dynamic import DynamicStep, stream_pass, training_mean_square
+from textgen.lm.dynamic import MS_SEGMENTS, DynamicStep, stream_pass, training_mean_square
 from textgen.lm.evaluate import EvalResult, bits_per_byte, load_scoring, static_result
-from textgen.rundir import RunDir
 
 # tuning grids (first half of the validation split); each grid's best value is then refined once
 THETAS = (2.0, 4.0, 8.0, 16.0, 32.0, 64.0)  # theta x cosine similarity
@@ -278,9 +278,9 @@ def evaluate_adapted(
     run = load_scoring(run_dir, config.device)
     train_ids = None
     if config.dynamic_eval.dynamic:  # its steps are scaled by the training text's gradients
-        rd = RunDir.of(run_dir)
-        rd.require("train_ids.npy")
-        train_ids = run.vocab.read_ids(rd / "train_ids.npy")
+        run.run_dir.require("train_ids.npy")
+        path = run.run_dir / "train_ids.npy"
+        train_ids = run.vocab.check_ids(io.read_npy(path)[: MS_SEGMENTS * config.dynamic_eval.dynamic_segment], path)
     return evaluate_model(
         run.model, run.ids, run.vocab.eos_id, run.val_bytes, config, run.device, run.oov_rate, log, train_ids
     )

@@ -56,17 +56,11 @@ def training_mean_square(
     params = adapted_parameters(model)
     was_training = model.training
     model.eval()
-    ids = np.asarray(train_ids[: segments * segment], dtype=np.int64)
-    x_all, y_all = stream_rows(ids, bos)
     total = [torch.zeros_like(p) for p in params]
     count = 0
-    state = model.init_state(1, device)
     try:
         with _grad_kernels(device):
-            for a in range(0, len(ids), segment):
-                x, y = x_all[:, a : a + segment].to(device), y_all[:, a : a + segment].to(device)
-                state = tuple(s.detach() for s in state)
-                hidden, state = model(x, state)
+            for _a, hidden, y in _segments(model, train_ids[: segments * segment], bos, segment, device):
                 grads = torch.autograd.grad(model.token_nll(hidden, y).mean(), params, allow_unused=True)
                 for t, g in zip(total, grads, strict=True):
                     if g is not None:
@@ -82,6 +76,22 @@ def stream_rows(ids: np.ndarray, bos: int) -> tuple[Tensor, Tensor]:
     y = torch.from_numpy(np.asarray(ids, dtype=np.int64)).unsqueeze(0)
     x = torch.cat([torch.full((1, 1), bos, dtype=torch.long), y[:, :-1]], dim=1)
     return x, y
+
+
+def _segments(
+    model: nn.Module, ids: np.ndarray, bos: int, segment: int, device: torch.device
+) -> Iterator[tuple[int, Tensor, Tensor]]:
+    """``(start, hidden, targets)`` of each ``segment`` tokens of ``ids`` read as one stream, with gradients.
+
+    The state is carried from segment to segment but detached, so a gradient reaches back one
+    segment only (truncated BPTT); whatever the caller does to the weights between segments is
+    what the next one is read with."""
+    x_all, y_all = stream_rows(ids, bos)
+    state = model.init_state(1, device)
+    for a in range(0, y_all.shape[1], segment):
+        x, y = x_all[:, a : a + segment].to(device), y_all[:, a : a + segment].to(device)
+        hidden, state = model(x, tuple(s.detach() for s in state))
+        yield a, hidden, y
 
 
 @contextlib.contextmanager
@@ -119,33 +129,25 @@ def stream_pass(
     """``(log p(target) [n] float64, hidden [n, D] float32)`` over ``ids`` as one stream, on ``device``."""
     was_training = model.training
     model.eval()
-    x_all, y_all = stream_rows(ids, bos)
-    n = y_all.shape[1]
+    n = len(ids)
     logps: list[Tensor] = []
     hiddens: list[Tensor] = []
     step = dynamic.segment if dynamic is not None else chunk
-    state = model.init_state(1, device)
     try:
         if dynamic is None:
             with torch.no_grad():
-                for a in range(0, n, step):
-                    x, y = x_all[:, a : a + step].to(device), y_all[:, a : a + step].to(device)
-                    hidden, state = model(x, state)
+                for a, hidden, y in _segments(model, ids, bos, step, device):
                     logps.append(_with_ngram(model, -model.token_nll(hidden, y).double(), ids, a))
                     hiddens.append(hidden[0].float())
                     if progress is not None:
                         progress(min(n, a + step), n)
         else:
             params = adapted_parameters(model)
-            prior = dynamic.mean_square
             mean_square: list[Tensor | None] = [None] * len(params)
-            if prior is not None:  # the training text's, copied: the pass may fill its zeros
-                mean_square = [m.to(device).clone() for m in prior]
+            if dynamic.mean_square is not None:  # the training text's, copied: the pass fills its zeros
+                mean_square = [m.to(device).clone() for m in dynamic.mean_square]
             with restored(params) as trained, _grad_kernels(device):
-                for a in range(0, n, step):
-                    x, y = x_all[:, a : a + step].to(device), y_all[:, a : a + step].to(device)
-                    state = tuple(s.detach() for s in state)
-                    hidden, state = model(x, state)
+                for a, hidden, y in _segments(model, ids, bos, step, device):
                     nll = model.token_nll(hidden, y)
                     logps.append(_with_ngram(model, -nll.detach().double(), ids, a))  # scored before the step
                     hiddens.append(hidden[0].detach().float())
@@ -173,10 +175,14 @@ def adapted_parameters(model: nn.Module) -> list[nn.Parameter]:
 
 
 def _update(
-    params: list[nn.Parameter], trained: list[Tensor], mean_square: list[Tensor | None], loss: Tensor, dyn: DynamicStep
+    params: list[nn.Parameter],
+    trained: list[Tensor],
+    mean_square: list[Tensor | None],
+    loss: Tensor,
+    dyn: DynamicStep,
 ) -> None:
     """One RMS-normalised step on ``loss``, then the decay towards ``trained``; ``mean_square`` is updated in place
-    unless the step carries the training text's (then it stays as measured)."""
+    unless the step carries the training text's (then it stays as measured but for its zeros)."""
     grads = torch.autograd.grad(loss, params, allow_unused=True)
     with torch.no_grad():
         for k, (p, g) in enumerate(zip(params, grads, strict=True)):
@@ -187,7 +193,8 @@ def _update(
                 ms = mean_square[k] = g * g
             elif dyn.mean_square is None:
                 ms.mul_(MS_DECAY).addcmul_(g, g, value=1 - MS_DECAY)
-            else:  # a weight the training segments never moved takes its first own gradient's square
+            else:  # a weight the training segments never moved takes its first nonzero gradient's square,
+                # whichever segment that comes in (else its step would be g / 1e-8); one elementwise pass
                 torch.where(ms > 0, ms, g * g, out=ms)
             p.addcdiv_(g, ms.sqrt().add(1e-8), value=-dyn.lr)
         if dyn.decay > 0:

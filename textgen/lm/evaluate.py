@@ -116,6 +116,7 @@ class Scoring:
     val_bytes: int
     oov_rate: float | None
     device: torch.device
+    run_dir: RunDir
 
 
 def load_scoring(run_dir: str | os.PathLike[str], device: str = "auto") -> Scoring:
@@ -132,7 +133,7 @@ def load_scoring(run_dir: str | os.PathLike[str], device: str = "auto") -> Scori
     if len(ids) == 0:
         raise ArtifactError(f"{rd / 'val_ids.npy'} is empty; rebuild with a larger validation split")
     oov = stats.get("val_oov_rate")
-    return Scoring(model, vocab, ids, int(stats["val_bytes"]), float(oov) if oov is not None else None, dev)
+    return Scoring(model, vocab, ids, int(stats["val_bytes"]), float(oov) if oov is not None else None, dev, rd)
 
 
 def evaluate_run(run_dir: str | os.PathLike[str], device: str = "auto", streams: int = 16) -> EvalResult:

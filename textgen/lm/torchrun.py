@@ -35,11 +35,17 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
+# seconds torchrun gives the workers after forwarding Ctrl-C before it SIGKILLs them: its default,
+# 30, can end rank 0's last validation and save on a large split or a slow machine
+SHUTDOWN_TIMEOUT_S = 300
+
+
 def torchrun_command(nproc: int, module_args: Sequence[str], port: int | None = None) -> list[str]:
     """``python -m torch.distributed.run`` for one node, rendezvous on 127.0.0.1."""
     return [
         sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc-per-node", str(nproc),
-        "--master-addr", "127.0.0.1", "--master-port", str(port or free_port()), "-m", *module_args,
+        "--master-addr", "127.0.0.1", "--master-port", str(port or free_port()),
+        "--shutdown-timeout", str(SHUTDOWN_TIMEOUT_S), "-m", *module_args,
     ]  # fmt: skip
 
 
@@ -69,7 +75,9 @@ def launch(
                         log(line.rstrip("\n"))
                 code = proc.wait()
             except KeyboardInterrupt:
-                code = proc.wait(timeout=120)  # torchrun forwards the signal; the workers save and exit
+                code = proc.wait(
+                    timeout=SHUTDOWN_TIMEOUT_S + 30
+                )  # torchrun forwards the signal; the workers save and exit
         stderr = err_path.read_text(encoding="utf-8", errors="replace")
         result = json.loads(result_path.read_text(encoding="utf-8")) if result_path.is_file() else None
     if result is not None:

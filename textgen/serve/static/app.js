@@ -46,9 +46,9 @@ function selectRun(name) {
   speaker.replaceChildren(...run.speakers.map((s) => new Option(s.name, s.prime)));
   $("max_turns").disabled = !run.turns;
   $("ngram").disabled = !run.ngram;
-  $("ngram").closest("label").title = run.ngram
-    ? "mix in the n-gram trained with the generator (the distribution val_bpb scores)"
-    : "this run's generator has no n-gram (trained with --ngram-order 0)";
+  const ngramLabel = $("ngram").closest("label");
+  ngramLabel.dataset.on ??= ngramLabel.title; // the page's own tooltip, for a run with an n-gram
+  ngramLabel.title = run.ngram ? ngramLabel.dataset.on : "this run's generator has no n-gram (trained with --ngram-order 0)";
   document.querySelector(".side").classList.toggle("off", !run.embeddings);
 }
 
