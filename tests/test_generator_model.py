@@ -74,6 +74,49 @@ def test_log_probs_normalised_and_loss_matches(arch: str, softmax: str, score_ki
     assert model.token_nll(hidden[keep], targets[keep]).shape == (11,)
 
 
+def _naive_adaptive_nll(x: torch.Tensor, y: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Grave et al.'s formula written out with slices: the reference for the split-based layer."""
+    bounds, s = [0, 10, 30, V], 10
+    # the layer's cluster logits are zeroed by the test: two constant columns after the shortlist
+    cluster_head = torch.log_softmax(torch.cat([x @ w[:s].T + b[:s], torch.zeros(len(x), 2)], -1), -1)
+    out = []
+    for i, t in enumerate(y.tolist()):
+        if t < s:
+            out.append(-cluster_head[i, t])
+            continue
+        k = 1 if t < bounds[2] else 2
+        lo, hi = bounds[k], bounds[k + 1]
+        tail = torch.log_softmax(x[i] @ w[lo:hi].T + b[lo:hi], -1)
+        out.append(-(cluster_head[i, s + k - 1] + tail[t - lo]))
+    return torch.stack(out)
+
+
+def test_adaptive_softmax_gradients_match_the_sliced_formula() -> None:
+    """The layer splits the word rows (one gradient write instead of a vocabulary-sized fill per slice):
+    its loss and gradients must be what the formula written with slices gives."""
+    from textgen.lm.softmax import AdaptiveSoftmax
+
+    torch.manual_seed(3)
+    layer = AdaptiveSoftmax(8, V, (10, 30))
+    torch.nn.init.zeros_(layer.cluster.weight)
+    torch.nn.init.zeros_(layer.cluster.bias)  # cluster logits 0: the reference's zero columns
+    x = torch.randn(40, 8)
+    y = torch.cat([torch.randint(0, 10, (20,)), torch.randint(10, 30, (15,)), torch.randint(30, V, (5,))])
+    w = torch.randn(V, 8, requires_grad=True)
+    b = torch.randn(V, requires_grad=True)
+    got = layer.nll(x, y, w, b)
+    (gw, gb) = torch.autograd.grad(got.sum(), (w, b))
+    w2, b2 = w.detach().clone().requires_grad_(), b.detach().clone().requires_grad_()
+    want = _naive_adaptive_nll(x, y, w2, b2)
+    (rw, rb) = torch.autograd.grad(want.sum(), (w2, b2))
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(gw, rw, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(gb, rb, atol=1e-5, rtol=1e-5)
+    # a cluster no target falls in gets a zero gradient, not a missing one
+    (gw_head,) = torch.autograd.grad(layer.nll(x[:20], y[:20], w, b).sum(), (w,))
+    assert torch.count_nonzero(gw_head[10:]) == 0 and torch.count_nonzero(gw_head[:10]) > 0
+
+
 def test_attention_weights_are_causal_and_windowed() -> None:
     torch.manual_seed(2)
     model = build_model(tiny("attention", attn_window=3)).eval()
