@@ -41,7 +41,7 @@ from precision_quality import precision_quality, quality_table  # noqa: E402
 
 from textgen import io  # noqa: E402
 from textgen.decode.generator import TextGenerator  # noqa: E402
-from textgen.lm.config import GeneratorConfig, ModelConfig, TrainConfig  # noqa: E402
+from textgen.lm.config import GeneratorConfig, ModelConfig, TrainConfig, auto_cutoffs  # noqa: E402
 from textgen.lm.model import build_model  # noqa: E402
 from textgen.vocab import Vocab  # noqa: E402
 
@@ -188,7 +188,7 @@ def main() -> None:
     }
     vocab = synthetic_vocab(args.vocab_size)
     for softmax in ("adaptive", "full"):
-        cutoffs = (2000, 8000) if softmax == "adaptive" else ()
+        cutoffs = auto_cutoffs(args.vocab_size) if softmax == "adaptive" else ()
         cfg = ModelConfig(vocab_size=args.vocab_size, softmax=softmax, cutoffs=cutoffs, **PEER_SIZES)  # type: ignore[arg-type]
         gen = TextGenerator(build_model(cfg).to(device).eval(), vocab, device, GeneratorConfig(cfg))
         label = f"untrained {softmax}"

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from textgen.errors import ArtifactError, UsageError
-from textgen.lm.config import GeneratorConfig, ModelConfig, TrainConfig
+from textgen.lm.config import GeneratorConfig, ModelConfig, TrainConfig, auto_cutoffs
 from textgen.lm.data import ChunkBatcher, batchify, eval_rows, replace_rare
 from textgen.lm.evaluate import bits_per_byte, score
 from textgen.lm.model import build_model
@@ -230,3 +230,10 @@ def test_score_is_the_benchmark_val_bpb() -> None:
     assert n == len(ids)
     assert math.isclose(nll, ref, rel_tol=1e-5)
     assert math.isclose(bits_per_byte(nll, 100), ref / math.log(2) / 100, rel_tol=1e-5)
+
+
+@pytest.mark.parametrize(("vocab_size", "expected"), [(20_669, (500, 3000)), (2_000, (500,)), (500, ()), (400, ())])
+def test_automatic_cutoffs_stay_inside_the_vocabulary(vocab_size: int, expected: tuple[int, ...]) -> None:
+    cutoffs = auto_cutoffs(vocab_size)
+    assert cutoffs == expected
+    GeneratorConfig(ModelConfig(vocab_size=vocab_size, cutoffs=cutoffs)).validate()  # accepted as if given
