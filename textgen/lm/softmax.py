@@ -34,8 +34,8 @@ class AdaptiveSoftmax(nn.Module):
         """
         return list(zip(weight.split(self.sizes), bias.split(self.sizes), strict=True))
 
-    def _head(self, x: Tensor, rows: tuple[Tensor, Tensor]) -> Tensor:
-        head = torch.cat([F.linear(x, *rows), self.cluster(x)], dim=-1)
+    def _head(self, x: Tensor, shortlist: tuple[Tensor, Tensor]) -> Tensor:
+        head = torch.cat([F.linear(x, *shortlist), self.cluster(x)], dim=-1)
         return F.log_softmax(head.float(), dim=-1)
 
     def log_prob(self, x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
@@ -44,8 +44,8 @@ class AdaptiveSoftmax(nn.Module):
         head = self._head(x, clusters[0])
         s = self.shortlist
         parts = [head[:, :s]]
-        for k, rows in enumerate(clusters[1:]):
-            tail = F.log_softmax(F.linear(x, *rows).float(), dim=-1)
+        for k, words in enumerate(clusters[1:]):
+            tail = F.log_softmax(F.linear(x, *words).float(), dim=-1)
             parts.append(tail + head[:, s + k : s + k + 1])
         return torch.cat(parts, dim=-1)
 
@@ -56,13 +56,14 @@ class AdaptiveSoftmax(nn.Module):
         s = self.shortlist
         head_target = targets.clone()
         logp = torch.zeros(targets.shape[0], device=x.device, dtype=head.dtype)
-        for k, (lo, hi) in enumerate(zip(self.bounds[1:-1], self.bounds[2:], strict=True)):
+        tails = zip(self.bounds[1:-1], self.bounds[2:], clusters[1:], strict=True)
+        for k, (lo, hi, words) in enumerate(tails):
             in_cluster = (targets >= lo) & (targets < hi)
             head_target = torch.where(in_cluster, torch.full_like(targets, s + k), head_target)
             rows = in_cluster.nonzero().squeeze(1)
             if rows.numel() == 0:
                 continue
-            tail = F.log_softmax(F.linear(x.index_select(0, rows), *clusters[k + 1]).float(), dim=-1)
+            tail = F.log_softmax(F.linear(x.index_select(0, rows), *words).float(), dim=-1)
             picked = tail.gather(1, (targets.index_select(0, rows) - lo).unsqueeze(1)).squeeze(1)
             logp = logp.index_add(0, rows, picked)
         logp = logp + head.gather(1, head_target.unsqueeze(1)).squeeze(1)
