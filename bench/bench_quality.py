@@ -231,11 +231,9 @@ def distinct(run: Path, samples: int = 16, length: int = 200) -> dict[str, Any]:
 
 def _recipe_flags(recipe: dict[str, Any]) -> str:
     """The recipe's flags as ``textgen train-generator`` takes them (its values as the run recorded them)."""
-    flags = []
-    for k in {**BUDGET_MODEL, **BUDGET_RECIPE}:
-        v = recipe["config"][k]
-        flags.append(f"--{k.replace('_', '-')} {v:g}" if isinstance(v, float) else f"--{k.replace('_', '-')} {v}")
-    return " ".join(flags)
+    values = {k: recipe["config"][k] for k in {**BUDGET_MODEL, **BUDGET_RECIPE}}
+    return " ".join(f"{options.cli_flag(k)} {v:g}" if isinstance(v, float) else f"{options.cli_flag(k)} {v}"
+                    for k, v in values.items())  # fmt: skip
 
 
 def first_reaching(validations: list[dict[str, Any]], level: float) -> float | None:
