@@ -76,3 +76,7 @@ class DeviceError(TextgenError):
 
 class PipelineError(TextgenError):
     """A pipeline file is invalid or a stage failed."""
+
+
+class WorkerError(TextgenError):
+    """A worker process ended without its result (killed, or out of memory)."""

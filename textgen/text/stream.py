@@ -12,22 +12,19 @@ of each split.
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
-import signal
 import sys
-import threading
-from collections import deque
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from multiprocessing.pool import AsyncResult
 from typing import Any
 
 import numpy as np
 
 from textgen.text.parallel import process_tokenizer
 from textgen.text.tokenizer import PlanState, ScriptTokenizer, TokenizerSettings, assemble, state_after
+from textgen.text.workers import OrderedWorkers
 
 TRAIN, VAL = "train", "val"
 CHUNK_BYTES = 1 << 20  # text per chunk: the unit of work and of memory
@@ -111,22 +108,16 @@ def _work(chunk: Chunk, settings: dict[str, Any]) -> ChunkTokens:
     return tokenize_chunk(chunk, process_tokenizer(settings))
 
 
-def _quiet_worker() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle: it ends the pool
-
-
 def default_procs(n_bytes: int) -> int:
     """Tokenizer processes worth starting for ``n_bytes`` of text (1: tokenize in this process)."""
     return max(1, min(os.cpu_count() or 1, n_bytes // _BYTES_PER_PROC))
 
 
-def tokenize_chunks(
-    chunks: Iterable[Chunk], settings: TokenizerSettings, num_proc: int = 1, ahead: int = 2
-) -> Iterator[ChunkTokens]:
-    """Each chunk tokenized, in order; with ``num_proc`` > 1 in a pool with ``ahead`` chunks queued per process.
+def tokenize_chunks(chunks: Iterable[Chunk], settings: TokenizerSettings, num_proc: int = 1) -> Iterator[ChunkTokens]:
+    """Each chunk tokenized, in order; with ``num_proc`` > 1 in that many worker processes.
 
-    At most ``num_proc * ahead`` chunks are in flight, so memory stays at a few chunks whatever
-    the corpus size. spaCy loads here first (an unknown language fails before any process starts).
+    At most ``num_proc`` chunks are in flight, so memory stays at a few chunks whatever the corpus
+    size. spaCy loads here first (an unknown language fails before any process starts).
     """
     tokenizer = process_tokenizer(settings.to_dict())
     if num_proc <= 1:
@@ -136,40 +127,5 @@ def tokenize_chunks(
     methods = multiprocessing.get_all_start_methods()
     # fork: the workers inherit the loaded spaCy pipeline (datasets.map forks the same way)
     context = multiprocessing.get_context("fork" if sys.platform == "linux" and "fork" in methods else "spawn")
-    with _deferred_sigint() as interrupted, context.Pool(num_proc, initializer=_quiet_worker) as pool:
-        pending: deque[AsyncResult[ChunkTokens]] = deque()  # leaving the block terminates the workers
-
-        def next_result() -> ChunkTokens:
-            while not pending[0].ready():  # a Ctrl-C is raised here, never inside the pool's locks (that can hang)
-                if interrupted:
-                    raise KeyboardInterrupt
-                pending[0].wait(0.1)
-            if interrupted:
-                raise KeyboardInterrupt
-            return pending.popleft().get()
-
-        for chunk in chunks:
-            if interrupted:
-                raise KeyboardInterrupt
-            pending.append(pool.apply_async(_work, (chunk, settings.to_dict())))
-            if len(pending) >= num_proc * ahead:
-                yield next_result()
-        while pending:
-            yield next_result()
-
-
-@contextmanager
-def _deferred_sigint() -> Iterator[list[bool]]:
-    """While the pool runs, Ctrl-C only marks the returned list; the loop raises it at a safe point."""
-    hits: list[bool] = []
-    previous = signal.getsignal(signal.SIGINT)
-    if threading.current_thread() is not threading.main_thread() or previous in (signal.SIG_IGN, None):
-        yield hits
-        return
-    signal.signal(signal.SIGINT, lambda signum, frame: hits.append(True))
-    try:
-        yield hits
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if hits:  # pressed while the last results were handed out: not lost
-        raise KeyboardInterrupt
+    with OrderedWorkers(functools.partial(_work, settings=settings.to_dict()), num_proc, context) as workers:
+        yield from workers.map(chunks)  # leaving early (an error, Ctrl-C) kills the workers
