@@ -1,4 +1,4 @@
-"""Corpus-scale tokenization in bounded memory: chunks of lines, tokenized in order, serially or in a pool.
+"""Corpus-scale tokenization in bounded memory: chunks of lines, tokenized in order, serially or in worker processes.
 
 The line rules carry a little state from line to line (was there text since the last
 ``<|endoftext|>``, and a blank line after it?), so every chunk is handed the
