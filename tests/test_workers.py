@@ -66,6 +66,8 @@ def test_leaving_with_big_results_unread_kills_and_reaps_every_worker() -> None:
     results.close()
     workers.close()  # multiprocessing.Pool.terminate() can deadlock here (a worker holds the result lock)
     assert workers.pids == []
+    with pytest.raises(RuntimeError, match="closed"):
+        next(workers.map(range(3)))
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)  # killed and reaped: not even a zombie is left

@@ -89,6 +89,8 @@ class OrderedWorkers(Generic[T, R]):
     def map(self, tasks: Iterable[T]) -> Iterator[R]:
         """Each task's result, in order; at most one task per worker is in flight (memory stays bounded)."""
         n = len(self._procs)
+        if n == 0:
+            raise RuntimeError("these workers are closed; start new ones")
         in_flight: deque[int] = deque()
         for k, task in enumerate(tasks):
             worker = k % n
