@@ -24,7 +24,7 @@ from textgen import io
 from textgen.corpus import load_corpus, local, split_lines
 from textgen.corpus.base import make_corpus
 from textgen.corpus.stream import Document, LineSplitter, joined, normalised, open_corpus
-from textgen.errors import ArtifactError, CorpusError, EncodingError
+from textgen.errors import ArtifactError, CorpusError, EncodingError, WorkerError
 from textgen.text import stream as tstream
 from textgen.text.parallel import tokenize_lines_parallel
 from textgen.text.tokenizer import PlanState, ScriptTokenizer, TokenizerSettings, state_after
@@ -245,6 +245,26 @@ def test_a_failing_write_leaves_the_run_dir_as_it_was(vocab_run_dir: Path, monke
     monkeypatch.setattr(io, "npy_writer", failing)
     with pytest.raises(OSError, match="disk full"):
         build_vocab_run(vocab_run_dir, min_count=2)
+    assert {p.name: p.read_bytes() for p in vocab_run_dir.iterdir()} == before
+
+
+def test_a_dead_tokenizer_process_is_one_error_and_leaves_the_run_dir_as_it_was(
+    vocab_run_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = {p.name: p.read_bytes() for p in vocab_run_dir.iterdir()}
+    real = tstream.tokenize_chunk
+
+    def killed_on_the_third(chunk: tstream.Chunk, tokenizer: ScriptTokenizer) -> tstream.ChunkTokens:
+        if chunk.lines and chunk.lines[0] == third_first_line:  # as the kernel's OOM killer would
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(chunk, tokenizer)
+
+    monkeypatch.setattr(tstream, "CHUNK_BYTES", 2000)
+    text = FIXTURE_CORPUS.read_text(encoding="utf-8").splitlines()
+    third_first_line = next(c.lines[0] for i, c in enumerate(tstream.chunks([text], len(text), False)) if i == 2)
+    monkeypatch.setattr(tstream, "tokenize_chunk", killed_on_the_third)  # forked workers inherit it
+    with pytest.raises(WorkerError, match=r"exit code -9.*--num-proc 1"):
+        build_vocab_run(vocab_run_dir, min_count=2, num_proc=2)
     assert {p.name: p.read_bytes() for p in vocab_run_dir.iterdir()} == before
 
 

@@ -54,8 +54,17 @@ def test_a_workers_exception_is_raised_in_the_caller() -> None:
 
 
 def test_a_killed_worker_is_a_typed_error_not_a_hang() -> None:
-    with OrderedWorkers(dies_on_two, 2, FORK) as workers, pytest.raises(WorkerError, match="--num-proc 1"):
+    hint = "rerun with --num-proc 1"
+    with OrderedWorkers(dies_on_two, 2, FORK, hint) as workers, pytest.raises(WorkerError) as caught:
         list(workers.map(range(10)))
+    assert str(caught.value).endswith(f"(exit code -9: killed, or out of memory?); {hint}")
+
+
+def test_a_worker_killed_while_idle_is_the_same_typed_error() -> None:
+    with OrderedWorkers(abs, 2, FORK, "rerun with --num-proc 1") as workers:
+        os.kill(workers.pids[0], signal.SIGKILL)
+        with pytest.raises(WorkerError, match=r"exit code -9.*--num-proc 1"):
+            list(workers.map(range(-(1 << 20), 1 << 20)))  # the send to the dead one finds its pipe broken
 
 
 def test_leaving_with_big_results_unread_kills_and_reaps_every_worker() -> None:

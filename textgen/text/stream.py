@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from textgen.options import cli_flag
 from textgen.text.parallel import process_tokenizer
 from textgen.text.tokenizer import PlanState, ScriptTokenizer, TokenizerSettings, assemble, state_after
 from textgen.text.workers import OrderedWorkers
@@ -127,5 +128,6 @@ def tokenize_chunks(chunks: Iterable[Chunk], settings: TokenizerSettings, num_pr
     methods = multiprocessing.get_all_start_methods()
     # fork: the workers inherit the loaded spaCy pipeline (datasets.map forks the same way)
     context = multiprocessing.get_context("fork" if sys.platform == "linux" and "fork" in methods else "spawn")
-    with OrderedWorkers(functools.partial(_work, settings=settings.to_dict()), num_proc, context) as workers:
+    hint = f"rerun with fewer processes ({cli_flag('num_proc')} 1 tokenizes in this process)"
+    with OrderedWorkers(functools.partial(_work, settings=settings.to_dict()), num_proc, context, hint) as workers:
         yield from workers.map(chunks)  # leaving early (an error, Ctrl-C) kills the workers

@@ -47,7 +47,9 @@ def _serve(conn: Connection, fn: Callable[[Any], Any]) -> None:
 class OrderedWorkers(Generic[T, R]):
     """``n`` processes applying ``fn``; :meth:`map` yields results in task order. Use as a context manager."""
 
-    def __init__(self, fn: Callable[[T], R], n: int, context: BaseContext) -> None:
+    def __init__(self, fn: Callable[[T], R], n: int, context: BaseContext, hint: str = "") -> None:
+        """``hint``: what the user can do when a worker dies (the caller knows its own options)."""
+        self._hint = hint
         self._procs: list[BaseProcess] = []
         self._conns: list[Connection] = []
         try:
@@ -73,15 +75,23 @@ class OrderedWorkers(Generic[T, R]):
         """The workers' process ids (empty once closed)."""
         return [proc.pid for proc in self._procs if proc.pid is not None]
 
+    def _died(self, worker: int) -> WorkerError:
+        self._procs[worker].join(1.0)  # its pipe closed as it died: let its exit code arrive
+        code = self._procs[worker].exitcode
+        message = f"a worker process ended without its result (exit code {code}: killed, or out of memory?)"
+        return WorkerError(f"{message}; {self._hint}" if self._hint else message)
+
+    def _send(self, worker: int, task: T) -> None:
+        try:
+            self._conns[worker].send(task)
+        except OSError:  # BrokenPipeError: it died idle; uncaught, click would exit 1 without a word
+            raise self._died(worker) from None
+
     def _receive(self, worker: int) -> R:
         try:
             ok, value = self._conns[worker].recv()
         except (EOFError, OSError):
-            code = self._procs[worker].exitcode
-            raise WorkerError(
-                f"a worker process ended without its result (exit code {code}: killed, or out of memory?); "
-                "rerun with fewer processes (--num-proc 1 works in this process)"
-            ) from None
+            raise self._died(worker) from None
         if not ok:
             raise value
         return value
@@ -93,15 +103,11 @@ class OrderedWorkers(Generic[T, R]):
             raise RuntimeError("these workers are closed; start new ones")
         in_flight: deque[int] = deque()
         for k, task in enumerate(tasks):
-            worker = k % n
-            if len(in_flight) < n:
-                self._conns[worker].send(task)
-                in_flight.append(worker)
-                continue
-            result = self._receive(in_flight.popleft())  # the oldest task is this worker's
-            self._conns[worker].send(task)  # it is idle now, so this never blocks for long
-            in_flight.append(worker)
-            yield result  # handed on once the worker has new work, so they overlap
+            # once all are busy, the oldest task is this worker's: read it, so the send below never blocks long
+            done = [self._receive(in_flight.popleft())] if len(in_flight) == n else []
+            self._send(k % n, task)
+            in_flight.append(k % n)
+            yield from done  # handed on once the worker has new work, so they overlap
         while in_flight:
             yield self._receive(in_flight.popleft())
 
