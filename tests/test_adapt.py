@@ -20,7 +20,7 @@ from textgen.cli import app
 from textgen.decode.loop import DecodeOptions, decode
 from textgen.decode.sampling import Sampler, SamplingSettings
 from textgen.errors import UsageError
-from textgen.lm.adapt import _search, adapted_log_probs, evaluate_model, half_figures, tune
+from textgen.lm.adapt import LRS, _search, adapted_log_probs, evaluate_model, half_figures, tune
 from textgen.lm.adapt_settings import CacheSettings, DynamicSettings, EvaluateConfig
 from textgen.lm.cache import StreamCache, cache_log_probs, mix
 from textgen.lm.checkpoint import load_generator
@@ -138,6 +138,9 @@ def test_tune_fills_only_what_was_not_given_and_reports_halves() -> None:
     assert tuned == ["dynamic_lr", "cache_theta"]
     assert settled.neural_cache.cache_lambda == 0.1 and settled.neural_cache.cache_theta is not None
     assert settled.dynamic_eval.dynamic_lr is not None and len(tried) > 3
+    passes = {t["dynamic_lr"] for t in tried if t.get("cache") is False}  # one per pass over the half
+    assert passes - set(LRS), "the best grid lr is refined between its neighbours"
+    assert settled.dynamic_eval.dynamic_lr in passes
     best = min(t["nll"] for t in tried if t.get("cache_theta") is not None)
     chosen = [t for t in tried if t.get("cache_theta") == settled.neural_cache.cache_theta]
     assert any(t["nll"] == best for t in chosen)

@@ -139,6 +139,8 @@ def tune(
 
     if dyn.dynamic and dyn.dynamic_lr is None:
         best = _search(LRS, LRS.index(LR_START), run_lr)
+        for lr in _refine(LRS, best["dynamic_lr"]):  # the grid's steps are 2-2.5x: its optimum is flat but not that flat
+            best = min(best, run_lr(lr), key=lambda r: r["nll"])
     else:
         best = run_lr(dyn.dynamic_lr)
     settled = replace(
