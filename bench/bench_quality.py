@@ -63,13 +63,13 @@ ABLATION: dict[str, dict[str, dict[str, Any]]] = {
     "all three": {"model": {"weight_drop": 0.2, "locked_dropout": True}, "train": {"ar": 2.0, "tar": 1.0}},
     "no n-gram": {"model": {"ngram_order": 0}, "train": {}},  # the network alone (textgen.lm.ngram)
 }
-# README "Scoring and adapting": a run that a time budget ends should let its lr decay to the end (cosine over
-# the epochs that fit; bench/sweep_generator.py measured the lr). Its dropouts were measured with each size
-# and epoch count, as a few epochs overfit less than the default's plateau run. bf16 autocast (`--amp bf16`: oneDNN's
-# bf16 LSTM on a CPU with AMX or AVX-512 BF16) trains about 1.5x the tokens/s here, which buys hidden 512 and
-# 5 epochs with more dropout: 1.3305 against hidden 384's 3 epochs at 1.3331 (225 s for the 5 epochs at
-# 18k tokens/s). Under about 13.5k tokens/s the 5 epochs do not fit 300 s and epochs 4 is the better choice
-# (2026-12-06, BENCHMARKS "Quality").
+# README "Scoring and adapting": a run that a time budget ends should let its lr decay to the end (cosine
+# over the epochs that fit; bench/sweep_generator.py measured the lr). Its dropouts were measured with each
+# size and epoch count, as a few epochs overfit less than the default's plateau run. bf16 autocast
+# (`--amp bf16`: oneDNN's bf16 LSTM on a CPU with AMX or AVX-512 BF16) trains about 1.5x the tokens/s here,
+# which buys hidden 512 and 5 epochs with more dropout: 1.3305 against hidden 384's 3 epochs at 1.3331
+# (225 s for the 5 epochs at 18k tokens/s). Under about 13.5k tokens/s the 5 epochs do not fit 300 s and
+# epochs 4 is the better choice (2026-12-06, BENCHMARKS "Quality").
 BUDGET_RECIPE: dict[str, Any] = {"schedule": "cosine", "epochs": 5, "lr": 0.012, "amp": "bf16"}
 BUDGET_MODEL: dict[str, Any] = {"hidden": 512, "dropout": 0.3, "weight_drop": 0.1, "emb_dropout": 0.05}
 RECIPE = "textgen, budget recipe"
